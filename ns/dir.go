@@ -72,7 +72,7 @@ func (p Perm) IsDir() bool { return p&DMDIR != 0 }
 
 // String gives p as ls(1) shows it: "d-rwxr-xr-x", "a-rw-r--r--", ...
 func (p Perm) String() string {
-	b := []byte("----------")
+	b := []byte("-----------")
 	switch {
 	case p&DMDIR != 0:
 		b[0] = 'd'
