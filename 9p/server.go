@@ -51,6 +51,7 @@ type Server struct {
 	trace   io.Writer
 	traceMu sync.Mutex
 	logf    func(format string, args ...any)
+	luser   string // the user of every 9P2000.L attach (serverl.go)
 }
 
 // An Option configures a Server.
@@ -150,7 +151,7 @@ func (s *Server) ServeConn(ctx context.Context, c io.ReadWriteCloser) error {
 		}
 		return err
 	}
-	if len(raw) > 7 && raw[4] == plan9.Tversion {
+	if len(raw) > 7 && raw[4] == plan9.Tversion && checkMsg(raw) == nil {
 		f, err := plan9.UnmarshalFcall(raw)
 		if err == nil && strings.HasPrefix(f.Version, "9P2000.L") {
 			return s.serveL(ctx, c, io.MultiReader(bytesReader(raw), br))

@@ -1,0 +1,157 @@
+package ninep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"syscall"
+
+	"github.com/hugelgupf/p9/linux"
+
+	"loom/ns"
+)
+
+// loom's errors carry Plan 9's strings everywhere but at the 9P2000.L
+// edge, where the wire has room only for a Linux errno. The two tables
+// below are that edge, one for each direction.
+
+// errnos maps the seam's errors to the errno a Linux program expects for
+// the same failure.
+var errnos = map[*ns.Error]linux.Errno{
+	ns.ErrNotExist:   linux.ENOENT,
+	ns.ErrPerm:       linux.EACCES,
+	ns.ErrExist:      linux.EEXIST,
+	ns.ErrNotDir:     linux.ENOTDIR,
+	ns.ErrIsDir:      linux.EISDIR,
+	ns.ErrNotEmpty:   linux.ENOTEMPTY,
+	ns.ErrInvalid:    linux.EINVAL,
+	ns.ErrBadOffset:  linux.EINVAL,
+	ns.ErrBadMode:    linux.EINVAL,
+	ns.ErrBadName:    linux.EINVAL,
+	ns.ErrNotOpen:    linux.EBADF,
+	ns.ErrOpen:       linux.EBUSY,
+	ns.ErrInUse:      linux.EBUSY,
+	ns.ErrCrossDev:   linux.EXDEV,
+	ns.ErrNoCreate:   linux.EPERM,
+	ns.ErrNotSupp:    linux.EOPNOTSUPP,
+	ns.ErrNameTooBig: linux.ENAMETOOLONG,
+	ns.ErrInterrupt:  linux.EINTR,
+	// A hung-up channel is an I/O error to the program: EPIPE would
+	// raise SIGPIPE in a writer that has done nothing wrong.
+	ns.ErrClosed: linux.EIO,
+}
+
+// toErrno gives the errno that stands for err on a 9P2000.L wire.
+func toErrno(err error) linux.Errno {
+	var e *ns.Error
+	if errors.As(err, &e) {
+		if n, ok := errnos[e]; ok {
+			return n
+		}
+	}
+	var le linux.Errno
+	if errors.As(err, &le) {
+		return le
+	}
+	var se syscall.Errno
+	if errors.As(err, &se) {
+		return linux.Errno(se)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return linux.ENOENT
+	case errors.Is(err, fs.ErrPermission):
+		return linux.EACCES
+	case errors.Is(err, fs.ErrExist):
+		return linux.EEXIST
+	case errors.Is(err, fs.ErrInvalid):
+		return linux.EINVAL
+	case errors.Is(err, fs.ErrClosed):
+		return linux.EIO
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return linux.EINTR
+	}
+	return linux.EIO
+}
+
+// fromErrnos maps errnos back to the seam's errors, so that a caller of
+// the 9P2000.L client may test errors.Is(err, fs.ErrNotExist) as it would
+// with any other file server.
+var fromErrnos = map[linux.Errno]error{
+	linux.ENOENT:       ns.ErrNotExist,
+	linux.EACCES:       ns.ErrPerm,
+	linux.EPERM:        ns.ErrPerm,
+	linux.EROFS:        ns.ErrPerm,
+	linux.EEXIST:       ns.ErrExist,
+	linux.ENOTDIR:      ns.ErrNotDir,
+	linux.EISDIR:       ns.ErrIsDir,
+	linux.ENOTEMPTY:    ns.ErrNotEmpty,
+	linux.EINVAL:       ns.ErrInvalid,
+	linux.EBUSY:        ns.ErrInUse,
+	linux.EXDEV:        ns.ErrCrossDev,
+	linux.EOPNOTSUPP:   ns.ErrNotSupp,
+	linux.ENOSYS:       ns.ErrNotSupp,
+	linux.ENAMETOOLONG: ns.ErrNameTooBig,
+	linux.EINTR:        ns.ErrInterrupt,
+	linux.EPIPE:        ns.ErrClosed,
+	linux.EBADF:        ns.ErrNotOpen,
+}
+
+// fromErrno gives the seam's error for an errno that came over the wire;
+// an errno without one becomes an error with the errno's own text.
+func fromErrno(e linux.Errno) error {
+	if err, ok := fromErrnos[e]; ok {
+		return err
+	}
+	return errors.New(e.Error())
+}
+
+// hungup wraps an error of the connection itself (not one the server
+// answered with) so that it reads as ns.ErrClosed on the far side of a
+// namespace yet keeps its detail here.
+func hungup(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", ns.ErrClosed, err)
+}
+
+// foreignErrors maps what other 9P2000 servers say, in their own words,
+// to the seam's errors, so that errors.Is works against them too.
+var foreignErrors = map[string]*ns.Error{
+	"file not found":            ns.ErrNotExist, // 9fans.net/go/plan9/srv9p
+	"no such file or directory": ns.ErrNotExist, // servers of Unix files
+	"file exists":               ns.ErrExist,
+	"operation not permitted":   ns.ErrPerm,
+	"read-only file system":     ns.ErrPerm,
+	"not a directory":           ns.ErrNotDir,
+	"is a directory":            ns.ErrIsDir,
+	"directory not empty":       ns.ErrNotEmpty,
+	"invalid argument":          ns.ErrInvalid,
+}
+
+// remoteError is an error a server sent in words of its own that mean
+// one of the seam's errors: it keeps the words and unwraps to the error.
+type remoteError struct {
+	msg string
+	err *ns.Error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.err }
+
+// errorText turns the text of an Rerror into an error: the seam's own
+// error when the text is loom's, one that unwraps to it when the text
+// is another server's way of saying the same, and the bare text if not.
+func errorText(s string) error {
+	err := ns.ErrorString(s)
+	if _, ok := err.(*ns.Error); ok {
+		return err
+	}
+	if e, ok := foreignErrors[strings.ToLower(s)]; ok {
+		return &remoteError{s, e}
+	}
+	return err
+}
