@@ -166,6 +166,12 @@ var errMsgSize = errors.New("9p: bad message size")
 // readMsg reads one whole message of at most msize bytes. It allocates
 // only once the size field has been checked against msize.
 func readMsg(r io.Reader, msize uint32) ([]byte, error) {
+	return readMsgBuf(r, msize, nil)
+}
+
+// readMsgBuf is readMsg reading into buf when the message fits, so that
+// a caller done with one message before it reads the next allocates once.
+func readMsgBuf(r io.Reader, msize uint32, buf []byte) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
@@ -174,7 +180,11 @@ func readMsg(r io.Reader, msize uint32) ([]byte, error) {
 	if n < 7 || n > msize {
 		return nil, fmt.Errorf("%w %d", errMsgSize, n)
 	}
-	b := make([]byte, n)
+	b := buf[:0]
+	if uint32(cap(b)) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	copy(b, hdr[:])
 	if _, err := io.ReadFull(r, b[4:]); err != nil {
 		if err == io.EOF {

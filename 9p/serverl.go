@@ -125,6 +125,7 @@ type lreader struct {
 	cancel context.CancelFunc
 	c      io.Closer
 	cur    []byte // the rest of the message being handed over
+	buf    []byte // the buffer messages are read into
 
 	handed   atomic.Int64 // messages handed to the library
 	answered atomic.Int64 // replies it has written
@@ -138,7 +139,9 @@ func (r *lreader) Read(p []byte) (int, error) {
 			r.quiesce()
 			return 0, io.EOF
 		}
-		b, err := readMsg(r.src, r.msize)
+		// The library copies each message out before asking for the
+		// next, so one buffer serves them all.
+		b, err := readMsgBuf(r.src, r.msize, r.buf)
 		if err != nil {
 			<-r.slots
 			r.cancel()
@@ -154,7 +157,7 @@ func (r *lreader) Read(p []byte) (int, error) {
 				binary.LittleEndian.PutUint32(b[7:], r.msize)
 			}
 		}
-		r.cur = b
+		r.cur, r.buf = b, b
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
