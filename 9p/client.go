@@ -2,14 +2,12 @@ package ninep
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
 
-	"9fans.net/go/plan9/client"
 	"github.com/hugelgupf/p9/p9"
 
 	"loom/ns"
@@ -21,27 +19,32 @@ const (
 	Dialect9P2000L = "9P2000.L"
 )
 
-// DefaultDialMsize is the message size a Client asks for unless told
-// otherwise. It is also the most the 9P2000 client library can use.
+// DefaultDialMsize is the message size a 9P2000.L Client asks for
+// unless told otherwise; a 9P2000 Client asks for DefaultMsize, a
+// megabyte of data per message.
 const DefaultDialMsize = 128 << 10
 
 // A Client is a connection to a remote 9P file server, which it makes
 // into an ns.FS: each Attach gives the root of a tree of ns.Files whose
 // methods are 9P requests, so that a remote server can be bound into a
-// namespace like any component. It speaks 9P2000 through
-// 9fans.net/go/plan9/client or 9P2000.L through github.com/hugelgupf/p9,
-// and serves many Attaches and concurrent calls over one connection.
+// namespace like any component. It speaks 9P2000 itself, on the message
+// codec of 9fans.net/go/plan9 (client9p.go), or 9P2000.L through
+// github.com/hugelgupf/p9, and serves many Attaches and concurrent calls,
+// reads of one file included, over one connection.
 //
-// A cancelled ctx makes a call return ns.ErrInterrupt at once, but
-// neither library can send Tflush: the request stays outstanding until
-// the server answers it, and its answer is then thrown away (a fid it
-// made is clunked).
+// A cancelled ctx makes a 9P2000 call send Tflush and return
+// ns.ErrInterrupt once the server has forgotten the request, or the
+// request's result if the server had already done it (see client9p.go).
+// The 9P2000.L library cannot send Tflush: a call returns
+// ns.ErrInterrupt at once, the request stays outstanding until the
+// server answers it, and its answer is then thrown away (a fid it made
+// is clunked).
 type Client struct {
 	dialect string
 	rwc     io.ReadWriteCloser
-	c9      *client.Conn // 9P2000
-	cl      *p9.Client   // 9P2000.L
-	msize   uint32       // as agreed with the server
+	c9      *mnt       // 9P2000
+	cl      *p9.Client // 9P2000.L
+	msize   uint32     // as agreed with the server
 
 	closeOnce sync.Once
 	closeErr  error
@@ -63,8 +66,7 @@ type dialConfig struct {
 func Dialect(v string) DialOption { return func(c *dialConfig) { c.dialect = v } }
 
 // DialMsize sets the largest message size the client asks for; the
-// server may agree to less. The 9P2000 library cannot go beyond
-// DefaultDialMsize.
+// server may agree to less.
 func DialMsize(n uint32) DialOption {
 	return func(c *dialConfig) { c.msize = max(n, MinMsize) }
 }
@@ -74,9 +76,15 @@ func DialMsize(n uint32) DialOption {
 func DialTimeout(d time.Duration) DialOption { return func(c *dialConfig) { c.timeout = d } }
 
 func newDialConfig(opts []DialOption) (dialConfig, error) {
-	cfg := dialConfig{dialect: Dialect9P2000, msize: DefaultDialMsize}
+	cfg := dialConfig{dialect: Dialect9P2000}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.msize == 0 {
+		cfg.msize = DefaultDialMsize
+		if cfg.dialect == Dialect9P2000 {
+			cfg.msize = DefaultMsize
+		}
 	}
 	switch cfg.dialect {
 	case Dialect9P2000, Dialect9P2000L:
@@ -95,9 +103,9 @@ func NewClient(conn io.ReadWriteCloser, opts ...DialOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := conn.(interface{ SetDeadline(time.Time) error }); ok && cfg.timeout > 0 {
+	d, ok := conn.(interface{ SetDeadline(time.Time) error })
+	if ok && cfg.timeout > 0 {
 		d.SetDeadline(time.Now().Add(cfg.timeout))
-		defer d.SetDeadline(time.Time{})
 	}
 	c := &Client{dialect: cfg.dialect, rwc: conn}
 	if cfg.dialect == Dialect9P2000L {
@@ -105,8 +113,14 @@ func NewClient(conn io.ReadWriteCloser, opts ...DialOption) (*Client, error) {
 	} else {
 		err = c.version9(conn, cfg.msize)
 	}
+	if ok && cfg.timeout > 0 {
+		d.SetDeadline(time.Time{})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("9p: %s version: %w", cfg.dialect, err)
+	}
+	if c.c9 != nil {
+		go c.c9.read()
 	}
 	return c, nil
 }
@@ -131,6 +145,10 @@ func (c *Client) Attach(ctx context.Context, user, aname string) (ns.File, error
 // on; clunking them is still allowed, and does nothing but free them.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		if c.c9 != nil {
+			c.closeErr = c.c9.shut(ns.ErrClosed)
+			return
+		}
 		c.closeErr = c.rwc.Close()
 	})
 	return c.closeErr
@@ -191,7 +209,3 @@ func checkNames(names []string) error {
 
 // maxWalkElem is the most names one Twalk may carry.
 const maxWalkElem = 16
-
-// errNoRoot is returned when the 9P2000 library holds the attach fid
-// where this package cannot reach it.
-var errNoRoot = errors.New("9p: cannot reach the attach fid of the 9P2000 library")

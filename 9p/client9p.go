@@ -1,440 +1,415 @@
 package ninep
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
-	"reflect"
-	"strings"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"9fans.net/go/plan9"
-	"9fans.net/go/plan9/client"
 
 	"loom/ns"
 )
 
-// The 9P2000 client is 9fans.net/go/plan9/client's, whose Fid is close to
-// an ns.File but keeps some things from its caller:
+// The 9P2000 client is loom's own, on the message codec of
+// 9fans.net/go/plan9. One connection, a mnt, carries every request of a
+// Client: a request takes a tag, writes its message whole under a lock
+// and waits; one reader goroutine reads the replies and hands each to
+// the request waiting on its tag. A reply that is not a well-formed
+// answer to an outstanding request ends the connection: after it the
+// framing, or the server, cannot be trusted.
 //
-//   - Rwalk's qids: Fid.Walk returns only a Fid for the last element and
-//     fails alike whether the first element or a later one is missing.
-//     A walk of one name is one Twalk; a walk of n > 1 names walks every
-//     prefix at once, concurrently, and clunks all but the last: n Twalks
-//     and n-1 Tclunks in flight together, two round trips in all, from
-//     which the qids of the elements reached, and whether the walk was
-//     partial, can be read.
-//   - the attach fid: Conn.Attach keeps it inside an unexported field of
-//     its Fsys, which offers only path-wise operations that open what
-//     they walk to. rootFid reaches it by reflection; the library
-//     version is pinned, and a change of its layout fails Attach with
-//     errNoRoot rather than misbehaving.
-//   - the msize: the library always asks for DefaultDialMsize; its
-//     Tversion is rewritten on its way out to ask for less.
-//   - Ropen's qid: Fid.Open drops it, so Open returns the qid found by
-//     the walk, whose version may be older.
-//   - a read of one message: Fid.ReadAt reads until its buffer is full,
-//     which would block on a pipe that has given less; Read seeks the
-//     Fid and reads once instead, so reads of one File take turns.
-//   - Tflush: none is ever sent (see Client).
+// Flushes. When a caller's ctx is done before the reply, the request is
+// flushed: a Tflush goes out, and the caller waits for the Rflush (at
+// most flushWait). flush(5) says that a reply arriving before the Rflush
+// means the request happened; the caller then gets that reply as though
+// there had been no flush (a read's data, a walk's new File), so that
+// nothing is lost or leaked. If no reply came, the call returns
+// ns.ErrInterrupt. If the Rflush is slow, the caller gets ns.ErrInterrupt
+// at once and a goroutine waits on: a reply that still comes is undone
+// where it can be (a fid it made is clunked; a created file stays). A
+// tag is free again only once its reply, or the Rflush for it, has come.
 
+// flushWait bounds how long a caller who gave up waits for the Rflush.
+var flushWait = 5 * time.Second
+
+// errBadReply ends a connection whose server said something that is not
+// a reply to an outstanding request.
+var errBadReply = errors.New("9p: bad reply from server")
+
+// mnt is a 9P2000 connection seen from the client's side.
+type mnt struct {
+	rwc   io.ReadWriteCloser
+	br    *bufio.Reader
+	msize uint32
+
+	wmu   sync.Mutex    // held while a message is written
+	slots chan struct{} // holds one token per tag in use
+
+	mu       sync.Mutex
+	tags     map[uint16]*rpc
+	freeTags []uint16
+	nextTag  uint16
+	freeFids []uint32
+	nextFid  uint32
+	err      error         // why the connection ended; set once
+	dead     chan struct{} // closed when err is set
+}
+
+// rpc is one request in flight.
+type rpc struct {
+	tag      uint16
+	typ      uint8
+	max      uint32            // the most data, count or qids its reply may carry
+	reply    chan *plan9.Fcall // gets the reply, once
+	replied  bool              // guarded by mnt.mu
+	flushing bool              // a Tflush for it is out: its tag waits for the Rflush
+	old      *rpc              // for a Tflush, the request it flushes
+}
+
+// version9 agrees on 9P2000 and an msize of at most msize with the
+// server. The reader is started later, by start, once the connection's
+// deadline for the exchange is lifted.
 func (c *Client) version9(conn io.ReadWriteCloser, msize uint32) error {
-	vc := &versionConn{ReadWriteCloser: conn, msize: min(msize, DefaultDialMsize)}
-	c9, err := client.NewConn(vc)
+	br := bufio.NewReaderSize(conn, 64<<10)
+	b, _ := (&plan9.Fcall{Type: plan9.Tversion, Tag: plan9.NOTAG, Msize: msize, Version: "9P2000"}).Bytes()
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	b, err := readMsg(br, msize)
 	if err != nil {
 		return err
 	}
-	c.c9 = c9
-	c.msize = vc.msize
-	if len(vc.head) >= 11 && vc.head[4] == plan9.Rversion {
-		c.msize = min(c.msize, binary.LittleEndian.Uint32(vc.head[7:]))
+	r, err := decodeReply(b)
+	switch {
+	case err != nil:
+		return err
+	case r.Type == plan9.Rerror:
+		return errorText(r.Ename)
+	case r.Type != plan9.Rversion || r.Tag != plan9.NOTAG:
+		return errBadReply
+	case r.Version != "9P2000":
+		return fmt.Errorf("server speaks %q", r.Version)
+	case r.Msize > msize || r.Msize < MinMsize:
+		return fmt.Errorf("server's msize %d: want %d to %d", r.Msize, MinMsize, msize)
 	}
+	c.c9 = &mnt{
+		rwc:   conn,
+		br:    br,
+		msize: r.Msize,
+		slots: make(chan struct{}, plan9.NOTAG),
+		tags:  make(map[uint16]*rpc),
+		dead:  make(chan struct{}),
+	}
+	c.msize = r.Msize
 	return nil
 }
 
-// versionConn rewrites the msize of the first message written, the
-// library's Tversion, and keeps the start of the first read, the
-// server's Rversion, for the msize agreed.
-type versionConn struct {
-	io.ReadWriteCloser
-	msize uint32
-	done  bool
-	head  []byte
-}
-
-func (v *versionConn) Read(p []byte) (int, error) {
-	n, err := v.ReadWriteCloser.Read(p)
-	if len(v.head) < 11 {
-		v.head = append(v.head, p[:min(n, 11-len(v.head))]...)
-	}
-	return n, err
-}
-
-func (v *versionConn) Write(b []byte) (int, error) {
-	if !v.done && len(b) >= 11 && b[4] == plan9.Tversion {
-		v.done = true
-		if binary.LittleEndian.Uint32(b[7:]) > v.msize {
-			nb := append([]byte(nil), b...)
-			binary.LittleEndian.PutUint32(nb[7:], v.msize)
-			return v.ReadWriteCloser.Write(nb)
+// decodeReply decodes b, a whole message whose size field has been
+// checked, if it is an R-message laid out as intro(5) says. It checks
+// before it decodes so that hostile input cannot make the codec
+// complain on standard error.
+func decodeReply(b []byte) (*plan9.Fcall, error) {
+	m := msgCursor{b: b[7:]}
+	switch b[4] {
+	case plan9.Rversion:
+		m.skip(4)
+		m.str()
+	case plan9.Rerror:
+		m.str()
+	case plan9.Rflush, plan9.Rclunk, plan9.Rremove, plan9.Rwstat:
+	case plan9.Rattach:
+		m.skip(13)
+	case plan9.Rwalk:
+		n := m.u16()
+		if n > plan9.MAXWELEM {
+			return nil, errBadReply
 		}
+		m.skip(13 * int(n))
+	case plan9.Ropen, plan9.Rcreate:
+		m.skip(17)
+	case plan9.Rread:
+		m.skip(int(m.u32()))
+	case plan9.Rwrite:
+		m.skip(4)
+	case plan9.Rstat:
+		m.skip(int(m.u16()))
+	default:
+		return nil, errBadReply
 	}
-	return v.ReadWriteCloser.Write(b)
+	if m.short || len(m.b) != 0 {
+		return nil, errBadReply
+	}
+	return plan9.UnmarshalFcall(b)
 }
 
-func (c *Client) attach9(ctx context.Context, user, aname string) (ns.File, error) {
-	fsys, err := await(ctx, func() (*client.Fsys, error) {
-		return c.c9.Attach(nil, user, aname)
-	}, func(fs *client.Fsys) { fs.Close() })
-	if err != nil {
-		return nil, err9(err)
-	}
-	root, err := rootFid(fsys)
-	if err != nil {
-		fsys.Close()
-		return nil, err
-	}
-	return newCfile9(root, fromQid9(root.Qid())), nil
-}
-
-// rootFid returns the attach fid held by fsys.
-func rootFid(fsys *client.Fsys) (*client.Fid, error) {
-	v := reflect.ValueOf(fsys).Elem().FieldByName("root")
-	if !v.IsValid() || v.Type() != reflect.TypeFor[*client.Fid]() || v.IsNil() {
-		return nil, errNoRoot
-	}
-	return (*client.Fid)(v.UnsafePointer()), nil
-}
-
-// err9 turns an error of the 9P2000 library into one of the seam's: the
-// text of an Rerror becomes the error it names; anything else is the
-// connection failing.
-func err9(err error) error {
-	var e client.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &e):
-		if notFound(e) {
-			return ns.ErrNotExist
-		}
-		return errorText(string(e))
-	case errors.Is(err, ns.ErrInterrupt):
-		return err
-	}
-	return hungup(err)
-}
-
-// notFound reports whether e is the library's own error for a Twalk that
-// reached fewer names than it asked for.
-func notFound(e client.Error) bool {
-	return strings.HasPrefix(string(e), "file '") && strings.HasSuffix(string(e), "' not found")
-}
-
-func fromQid9(q plan9.Qid) ns.Qid { return ns.Qid{Path: q.Path, Vers: q.Vers, Type: q.Type} }
-
-func fromDir9(d *plan9.Dir) ns.Dir {
-	return ns.Dir{
-		Type: d.Type, Dev: d.Dev, Qid: fromQid9(d.Qid), Mode: ns.Perm(d.Mode),
-		Atime: d.Atime, Mtime: d.Mtime, Length: d.Length,
-		Name: d.Name, Uid: d.Uid, Gid: d.Gid, Muid: d.Muid,
-	}
-}
-
-func toDir9(d ns.Dir) *plan9.Dir {
-	return &plan9.Dir{
-		Type: d.Type, Dev: d.Dev,
-		Qid:  plan9.Qid{Path: d.Qid.Path, Vers: d.Qid.Vers, Type: d.Qid.Type},
-		Mode: plan9.Perm(d.Mode), Atime: d.Atime, Mtime: d.Mtime, Length: d.Length,
-		Name: d.Name, Uid: d.Uid, Gid: d.Gid, Muid: d.Muid,
-	}
-}
-
-// cfile9 is an ns.File over a fid of the 9P2000 library.
-type cfile9 struct {
-	fid     *client.Fid
-	qid     ns.Qid
-	open    bool
-	removed atomic.Bool
-
-	// turn is held by the one read (of the file or its directory) that
-	// may move the Fid's offset; a read given up on by its caller keeps
-	// it until the server answers.
-	turn   chan struct{}
-	dirAt  int          // index of dirBuf[0]
-	dirBuf []*plan9.Dir // entries read but not yet returned
-	dirEOF bool
-	dirOK  bool // the Fid's offset is just past dirBuf
-}
-
-var (
-	_ ns.File    = (*cfile9)(nil)
-	_ ns.Creater = (*cfile9)(nil)
-	_ ns.Remover = (*cfile9)(nil)
-	_ ns.Wstater = (*cfile9)(nil)
-)
-
-func newCfile9(fid *client.Fid, q ns.Qid) *cfile9 {
-	return &cfile9{fid: fid, qid: q, turn: make(chan struct{}, 1)}
-}
-
-func closeFid(f *client.Fid) { f.Close() }
-
-func (f *cfile9) Walk(ctx context.Context, names []string) ([]ns.Qid, ns.File, error) {
-	if err := checkNames(names); err != nil {
-		return nil, nil, err
-	}
-	if f.open {
-		return nil, nil, ns.ErrOpen
-	}
-	if len(names) <= 1 {
-		nf, err := await(ctx, func() (*client.Fid, error) {
-			return f.fid.Walk(strings.Join(names, "/"))
-		}, closeFid)
+// read is the reader goroutine: it hands each reply to its request
+// until the connection ends.
+func (m *mnt) read() {
+	for {
+		b, err := readMsg(m.br, m.msize)
 		if err != nil {
-			return nil, nil, err9(err)
+			m.shut(hungup(err))
+			return
 		}
-		if len(names) == 0 {
-			return nil, newCfile9(nf, f.qid), nil
+		r, err := decodeReply(b)
+		if err != nil {
+			m.shut(hungup(err))
+			return
 		}
-		q := fromQid9(nf.Qid())
-		return []ns.Qid{q}, newCfile9(nf, q), nil
+		m.mu.Lock()
+		q := m.tags[r.Tag]
+		if q == nil || q.replied || !q.fits(r) {
+			m.mu.Unlock()
+			m.shut(hungup(errBadReply))
+			return
+		}
+		q.replied = true
+		if !q.flushing {
+			m.freeTag(q)
+		}
+		if q.old != nil && m.tags[q.old.tag] == q.old {
+			m.freeTag(q.old)
+		}
+		m.mu.Unlock()
+		q.reply <- r
 	}
-	type walked struct {
-		fid *client.Fid
-		err error
-	}
-	// reached is how many names were walked; the fid of the last is
-	// kept when that is all of them, and every other one clunked.
-	reached := func(w []walked) int {
-		for i := range w {
-			if w[i].err != nil {
-				return i
-			}
-		}
-		return len(w)
-	}
-	ws, err := await(ctx, func() ([]walked, error) {
-		w := make([]walked, len(names))
-		var wg sync.WaitGroup
-		for i := range names {
-			wg.Go(func() {
-				w[i].fid, w[i].err = f.fid.Walk(strings.Join(names[:i+1], "/"))
-			})
-		}
-		wg.Wait()
-		m := reached(w)
-		for i := range w {
-			if w[i].err == nil && (i < len(w)-1 || m < len(w)) {
-				wg.Go(func() { w[i].fid.Close() })
-			}
-		}
-		wg.Wait()
-		return w, nil
-	}, func(w []walked) {
-		if reached(w) == len(w) {
-			w[len(w)-1].fid.Close()
-		}
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	m := reached(ws)
-	qids := make([]ns.Qid, m)
-	for i := range qids {
-		qids[i] = fromQid9(ws[i].fid.Qid())
-	}
+}
+
+// fits reports whether r may answer q.
+func (q *rpc) fits(r *plan9.Fcall) bool {
 	switch {
-	case m == len(ws):
-		return qids, newCfile9(ws[m-1].fid, qids[m-1]), nil
-	case m == 0:
-		return nil, nil, err9(ws[0].err)
+	case r.Type == plan9.Rerror:
+		return true
+	case r.Type != q.typ+1:
+		return false
+	case r.Type == plan9.Rread:
+		return uint32(len(r.Data)) <= q.max
+	case r.Type == plan9.Rwrite:
+		return r.Count <= q.max
+	case r.Type == plan9.Rwalk:
+		// A walk that fails at its first name answers with Rerror.
+		return uint32(len(r.Wqid)) <= q.max && (q.max == 0 || len(r.Wqid) > 0)
 	}
-	// A later element was missing, unless the connection failed.
-	var e client.Error
-	if !errors.As(ws[m].err, &e) {
-		return nil, nil, err9(ws[m].err)
-	}
-	return qids, nil, nil
+	return true
 }
 
-func (f *cfile9) Open(ctx context.Context, mode uint8) (ns.Qid, error) {
-	err := await0(ctx, func() error { return f.fid.Open(mode) })
-	if err != nil {
-		return ns.Qid{}, err9(err)
-	}
-	f.open = true
-	return f.qid, nil
+// freeTag makes q's tag free. Called with mu held.
+func (m *mnt) freeTag(q *rpc) {
+	delete(m.tags, q.tag)
+	m.freeTags = append(m.freeTags, q.tag)
+	<-m.slots
 }
 
-// take waits for the file's turn to move its offset, or for ctx.
-func (f *cfile9) take(ctx context.Context) error {
+// shut ends the connection for err, which every request still waiting,
+// and every later one, fails with. Only the first call does anything; it
+// returns the error of closing the connection.
+func (m *mnt) shut(err error) error {
+	m.mu.Lock()
+	if m.err != nil {
+		m.mu.Unlock()
+		return nil
+	}
+	m.err = err
+	close(m.dead)
+	m.mu.Unlock()
+	return m.rwc.Close()
+}
+
+func (m *mnt) isDead() bool {
 	select {
-	case f.turn <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ns.ErrInterrupt
+	case <-m.dead:
+		return true
+	default:
+		return false
 	}
 }
 
-func (f *cfile9) give() { <-f.turn }
+func (m *mnt) newFid() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.freeFids); n > 0 {
+		fid := m.freeFids[n-1]
+		m.freeFids = m.freeFids[:n-1]
+		return fid
+	}
+	m.nextFid++
+	return m.nextFid - 1
+}
 
-func (f *cfile9) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, ns.ErrBadOffset
+// putFid returns fid, which the server no longer knows, to the pool.
+func (m *mnt) putFid(fid uint32) {
+	m.mu.Lock()
+	m.freeFids = append(m.freeFids, fid)
+	m.mu.Unlock()
+}
+
+// clunk clunks fid and returns it to the pool.
+func (m *mnt) clunk(fid uint32) error {
+	_, err := m.do(context.Background(), &plan9.Fcall{Type: plan9.Tclunk, Fid: fid}, nil)
+	m.putFid(fid)
+	return err
+}
+
+// interrupted is the error of a request given up on for ctx.
+func interrupted(ctx context.Context) error {
+	if err := ctx.Err(); err != nil && err != context.Canceled {
+		return fmt.Errorf("%w: %w", ns.ErrInterrupt, err)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if err := f.take(ctx); err != nil {
-		return 0, err
-	}
-	// A read given up on still lands; it must land in a buffer of its
-	// own, not in p, which is the caller's again.
-	buf := p
-	if ctx.Done() != nil {
-		buf = make([]byte, len(p))
-	}
-	n, err := await(ctx, func() (int, error) {
-		defer f.give()
-		if _, err := f.fid.Seek(off, io.SeekStart); err != nil {
-			return 0, err
-		}
-		n, err := f.fid.Read(buf)
-		if err == io.EOF {
-			err = nil
-		}
-		return n, err
-	}, nil)
+	return ns.ErrInterrupt
+}
+
+// do is call for a message made with the codec.
+func (m *mnt) do(ctx context.Context, f *plan9.Fcall, undo func(*plan9.Fcall)) (*plan9.Fcall, error) {
+	b, err := f.Bytes()
 	if err != nil {
-		return 0, err9(err)
-	}
-	if &buf[0] != &p[0] {
-		copy(p, buf[:n])
-	}
-	return n, nil
-}
-
-func (f *cfile9) Write(ctx context.Context, p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, ns.ErrBadOffset
-	}
-	buf := p
-	if ctx.Done() != nil {
-		buf = append([]byte(nil), p...)
-	}
-	n, err := await(ctx, func() (int, error) { return f.fid.WriteAt(buf, off) }, nil)
-	return n, err9(err)
-}
-
-// ReadDir reads the directory in order: an index other than where the
-// last ReadDir ended starts again from the beginning and skips.
-func (f *cfile9) ReadDir(ctx context.Context, index, n int) ([]ns.Dir, error) {
-	if index < 0 {
-		return nil, ns.ErrBadOffset
-	}
-	if err := f.take(ctx); err != nil {
+		if undo != nil {
+			undo(nil)
+		}
 		return nil, err
 	}
-	ds, err := await(ctx, func() ([]ns.Dir, error) {
-		defer f.give()
-		return f.readDir(index, n)
-	}, nil)
-	return ds, err9(err)
+	return m.call(ctx, b, undo)
 }
 
-// readDir is ReadDir in its turn.
-func (f *cfile9) readDir(index, n int) ([]ns.Dir, error) {
-	if index == 0 || !f.dirOK || index < f.dirAt {
-		if _, err := f.fid.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		f.dirAt, f.dirBuf, f.dirEOF, f.dirOK = 0, nil, false, true
+// call sends b, a whole T-message whose tag it fills in, and returns the
+// reply: an Rerror becomes the error it names, the connection's end
+// ns.ErrClosed, a ctx done first ns.ErrInterrupt (see above). When call
+// returns an error, undo, if not nil, is called once, now or later, with
+// the reply the request got, if any: a success only when it came too
+// late for the caller, so that what it made can be let go of.
+func (m *mnt) call(ctx context.Context, b []byte, undo func(*plan9.Fcall)) (*plan9.Fcall, error) {
+	if undo == nil {
+		undo = func(*plan9.Fcall) {}
 	}
-	more := func() error {
-		ds, err := f.fid.Dirread()
-		f.dirBuf = append(f.dirBuf, ds...)
-		switch {
-		case err == io.EOF || err == nil && len(ds) == 0:
-			f.dirEOF = true
-		case err != nil:
-			f.dirOK = false
-			return err
+	q, err := m.start(ctx, b, nil)
+	if err != nil {
+		undo(nil)
+		return nil, err
+	}
+	r, err := m.wait(ctx, q, undo)
+	switch {
+	case err != nil:
+		return nil, err
+	case r.Type == plan9.Rerror:
+		undo(r)
+		return nil, errorText(r.Ename)
+	}
+	return r, nil
+}
+
+// start sends b as a new request, or as a Tflush of old. For a Tflush
+// whose old request has been answered already it sends nothing and
+// returns nil.
+func (m *mnt) start(ctx context.Context, b []byte, old *rpc) (*rpc, error) {
+	if len(b) > int(m.msize) {
+		return nil, ns.ErrNameTooBig // only names can make a message this big
+	}
+	if ctx.Err() != nil {
+		return nil, interrupted(ctx)
+	}
+	select {
+	case m.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, interrupted(ctx)
+	case <-m.dead:
+		return nil, m.err
+	}
+	m.mu.Lock()
+	if m.err != nil || old != nil && old.replied {
+		err := m.err
+		<-m.slots
+		m.mu.Unlock()
+		return nil, err
+	}
+	var tag uint16
+	if n := len(m.freeTags); n > 0 {
+		tag = m.freeTags[n-1]
+		m.freeTags = m.freeTags[:n-1]
+	} else {
+		tag = m.nextTag
+		m.nextTag++
+	}
+	q := &rpc{tag: tag, typ: b[4], reply: make(chan *plan9.Fcall, 1), old: old}
+	switch q.typ {
+	case plan9.Tread, plan9.Twrite:
+		q.max = binary.LittleEndian.Uint32(b[19:])
+	case plan9.Twalk:
+		q.max = uint32(binary.LittleEndian.Uint16(b[15:]))
+	}
+	if old != nil {
+		old.flushing = true
+	}
+	m.tags[tag] = q
+	m.mu.Unlock()
+
+	binary.LittleEndian.PutUint16(b[5:], tag)
+	m.wmu.Lock()
+	_, err := m.rwc.Write(b)
+	m.wmu.Unlock()
+	if err != nil {
+		m.shut(hungup(err)) // q is failed with the rest
+	}
+	return q, nil
+}
+
+// wait waits for q's reply; see call.
+func (m *mnt) wait(ctx context.Context, q *rpc, undo func(*plan9.Fcall)) (*plan9.Fcall, error) {
+	select {
+	case r := <-q.reply:
+		return r, nil
+	case <-m.dead:
+		if r := late(q); r != nil {
+			return r, nil
 		}
+		undo(nil)
+		return nil, m.err
+	case <-ctx.Done():
+	}
+	b, _ := (&plan9.Fcall{Type: plan9.Tflush, Oldtag: q.tag}).Bytes()
+	fl, err := m.start(context.Background(), b, q)
+	switch {
+	case err != nil: // the connection is gone
+		if r := late(q); r != nil {
+			return r, nil
+		}
+		undo(nil)
+		return nil, interrupted(ctx)
+	case fl == nil: // answered already
+		return <-q.reply, nil
+	}
+	t := time.NewTimer(flushWait)
+	defer t.Stop()
+	select {
+	case <-fl.reply:
+	case <-m.dead:
+	case <-t.C:
+		go func() {
+			select {
+			case <-fl.reply:
+			case <-m.dead:
+			}
+			undo(late(q))
+		}()
+		return nil, interrupted(ctx)
+	}
+	// The reader hands q its reply, if any, before the Rflush.
+	if r := late(q); r != nil {
+		return r, nil
+	}
+	undo(nil)
+	return nil, interrupted(ctx)
+}
+
+// late returns q's reply if it has come, without waiting.
+func late(q *rpc) *plan9.Fcall {
+	select {
+	case r := <-q.reply:
+		return r
+	default:
 		return nil
 	}
-	for f.dirAt+len(f.dirBuf) <= index && !f.dirEOF {
-		f.dirAt += len(f.dirBuf)
-		f.dirBuf = nil
-		if err := more(); err != nil {
-			return nil, err
-		}
-	}
-	for f.dirAt+len(f.dirBuf) < index+n && !f.dirEOF {
-		if err := more(); err != nil {
-			return nil, err
-		}
-	}
-	from := min(index-f.dirAt, len(f.dirBuf))
-	to := min(from+n, len(f.dirBuf))
-	out := make([]ns.Dir, 0, to-from)
-	for _, d := range f.dirBuf[from:to] {
-		out = append(out, fromDir9(d))
-	}
-	f.dirAt, f.dirBuf = f.dirAt+to, f.dirBuf[to:]
-	return out, nil
-}
-
-func (f *cfile9) Stat(ctx context.Context) (ns.Dir, error) {
-	d, err := await(ctx, f.fid.Stat, nil)
-	if err != nil {
-		return ns.Dir{}, err9(err)
-	}
-	return fromDir9(d), nil
-}
-
-func (f *cfile9) Wstat(ctx context.Context, d ns.Dir) error {
-	return err9(await0(ctx, func() error { return f.fid.Wstat(toDir9(d)) }))
-}
-
-func (f *cfile9) Create(ctx context.Context, name string, perm ns.Perm, mode uint8) (ns.File, ns.Qid, error) {
-	if err := checkNames([]string{name}); err != nil {
-		return nil, ns.Qid{}, err
-	}
-	// The library's Create turns the fid into the new file; the
-	// directory stays put by creating through a clone of it.
-	nf, err := await(ctx, func() (*client.Fid, error) {
-		nf, err := f.fid.Walk("")
-		if err != nil {
-			return nil, err
-		}
-		if err := nf.Create(name, mode, plan9.Perm(perm)); err != nil {
-			nf.Close()
-			return nil, err
-		}
-		return nf, nil
-	}, closeFid)
-	if err != nil {
-		return nil, ns.Qid{}, err9(err)
-	}
-	q := fromQid9(nf.Qid())
-	cf := newCfile9(nf, q)
-	cf.open = true
-	return cf, q, nil
-}
-
-// Remove removes the file; the library clunks the fid with it, so the
-// Clunk that follows has nothing left to do.
-func (f *cfile9) Remove(ctx context.Context) error {
-	f.removed.Store(true)
-	return err9(await0(ctx, f.fid.Remove))
-}
-
-func (f *cfile9) Clunk() error {
-	if f.removed.Load() {
-		return nil
-	}
-	return err9(f.fid.Close())
 }
