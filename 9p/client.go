@@ -44,7 +44,8 @@ type Client struct {
 	rwc     io.ReadWriteCloser
 	c9      *mnt       // 9P2000
 	cl      *p9.Client // 9P2000.L
-	msize   uint32     // as agreed with the server
+	lc      *lclientConn
+	msize   uint32 // as agreed with the server
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,11 +133,11 @@ func (c *Client) Dialect() string { return c.dialect }
 func (c *Client) Msize() uint32 { return c.msize }
 
 // Attach attaches to the tree aname of the server as user and returns
-// its root. A 9P2000.L server is not told the user: the 9P2000.L library
-// sends none, and the server decides who the client is.
+// its root. A 9P2000.L server is told the user by name and, when the
+// name is a user of this host, by number (n_uname).
 func (c *Client) Attach(ctx context.Context, user, aname string) (ns.File, error) {
 	if c.dialect == Dialect9P2000L {
-		return c.attachL(ctx, aname)
+		return c.attachL(ctx, user, aname)
 	}
 	return c.attach9(ctx, user, aname)
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"io"
+	osuser "os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +49,15 @@ import (
 func (c *Client) versionL(conn io.ReadWriteCloser, msize uint32) error {
 	lc := &lclientConn{rwc: conn, r: bufio.NewReaderSize(conn, 64<<10), msgWriter: msgWriter{w: conn}, sniff: true}
 	cl, err := p9.NewClient(lc, p9.WithMessageSize(msize))
+	var errno linux.Errno
+	if errors.As(err, &errno) {
+		// Servers such as diod refuse the library's
+		// "9P2000.L.Google.N" outright rather than answer with the
+		// base version; ask again for plain 9P2000.L.
+		lc.plain = true
+		lc.head = lc.head[:0]
+		cl, err = p9.NewClient(lc, p9.WithMessageSize(msize))
+	}
 	if err != nil {
 		return err
 	}
@@ -59,7 +70,7 @@ func (c *Client) versionL(conn io.ReadWriteCloser, msize uint32) error {
 		}
 	}
 	lc.sniff = false
-	c.cl, c.msize = cl, msize
+	c.cl, c.lc, c.msize = cl, lc, msize
 	return nil
 }
 
@@ -73,6 +84,107 @@ type lclientConn struct {
 	r     *bufio.Reader
 	sniff bool
 	head  []byte
+	plain bool // ask for "9P2000.L" whatever the library asks for
+
+	out      []byte   // the start of the message being written
+	hbuf     [16]byte // out's room while it holds only a header
+	passLeft int      // bytes of a message passed through still to come
+
+	attachMu sync.Mutex
+	user     string // the user of the attach under way
+	uid      uint32
+}
+
+// Write passes the library's messages on, whole, rewriting two of them:
+// its Tversion asks for the base "9P2000.L" when plain is set, and its
+// Tattach, which names no user, names the user of the attach under way.
+// The library writes each message in pieces, its header first; only
+// these two are gathered, the rest pass through.
+func (l *lclientConn) Write(p []byte) (int, error) {
+	if l.passLeft > 0 {
+		l.passLeft -= len(p)
+		return l.msgWriter.Write(p)
+	}
+	if l.out == nil {
+		l.out = l.hbuf[:0] // msgWriter has sent the message that used it
+	}
+	l.out = append(l.out, p...)
+	if len(l.out) < 5 {
+		return len(p), nil
+	}
+	size := int(binary.LittleEndian.Uint32(l.out))
+	if t := l.out[4]; !(t == msgTattachL || t == msgTversion && l.sniff && l.plain) {
+		m := l.out
+		l.out, l.passLeft = nil, size-len(m)
+		return len(p), l.wrote(l.msgWriter.Write(m))
+	}
+	if len(l.out) < size {
+		return len(p), nil
+	}
+	m := l.rewrite(l.out)
+	l.out = nil
+	return len(p), l.wrote(l.msgWriter.Write(m))
+}
+
+func (l *lclientConn) wrote(_ int, err error) error { return err }
+
+const (
+	msgTattachL = 104
+	noUID       = ^uint32(0)
+)
+
+// rewrite gives the message m as it should go out.
+func (l *lclientConn) rewrite(m []byte) []byte {
+	b := m[:7:7] // size, type, tag
+	if m[4] == msgTversion {
+		const base = "9P2000.L"
+		b = append(b, m[7:11]...) // msize
+		b = pstring(b, base)
+	} else {
+		// fid[4] afid[4] uname[s] aname[s] n_uname[4]
+		rest := m[15:]
+		_, rest, ok1 := gstring(rest)
+		aname, _, ok2 := gstring(rest)
+		if !ok1 || !ok2 {
+			return m
+		}
+		b = append(b, m[7:15]...)
+		b = pstring(b, l.user)
+		b = pstring(b, aname)
+		b = binary.LittleEndian.AppendUint32(b, l.uid)
+	}
+	binary.LittleEndian.PutUint32(b, uint32(len(b)))
+	return b
+}
+
+func pstring(b []byte, s string) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func gstring(b []byte) (string, []byte, bool) {
+	if len(b) < 2 {
+		return "", b, false
+	}
+	n := int(binary.LittleEndian.Uint16(b))
+	if len(b) < 2+n {
+		return "", b, false
+	}
+	return string(b[2 : 2+n]), b[2+n:], true
+}
+
+// attach attaches through the library as user, one attach at a time so
+// that the Tattach written names the right one.
+func (l *lclientConn) attach(cl *p9.Client, user, aname string) (p9.File, error) {
+	l.attachMu.Lock()
+	defer l.attachMu.Unlock()
+	l.user, l.uid = user, noUID
+	if u, err := osuser.Lookup(user); err == nil {
+		if n, err := strconv.ParseUint(u.Uid, 10, 32); err == nil {
+			l.uid = uint32(n)
+		}
+	}
+	return cl.Attach(aname)
 }
 
 func (l *lclientConn) Read(p []byte) (int, error) {
@@ -119,13 +231,13 @@ func (r *lroot) release() {
 
 func closeL(f p9.File) { f.Close() }
 
-func (c *Client) attachL(ctx context.Context, aname string) (ns.File, error) {
+func (c *Client) attachL(ctx context.Context, user, aname string) (ns.File, error) {
 	type attached struct {
 		root, clone p9.File
 		qid         p9.QID
 	}
 	a, err := await(ctx, func() (attached, error) {
-		rf, err := c.cl.Attach(aname)
+		rf, err := c.lc.attach(c.cl, user, aname)
 		if err != nil {
 			return attached{}, err
 		}
@@ -616,6 +728,15 @@ func dirFromAttr(name string, q p9.QID, a p9.Attr) ns.Dir {
 		d.Qid.Type |= ns.QTDIR
 		d.Length = 0
 	}
+	if q.Version == 0 {
+		// Servers that keep no qid version (diod is one) would show
+		// no change at all; a version made of the times and size
+		// changes when the file does.
+		h := fnv.New32a()
+		binary.Write(h, binary.LittleEndian, [5]uint64{a.MTimeSeconds, a.MTimeNanoSeconds,
+			a.CTimeSeconds, a.CTimeNanoSeconds, a.Size})
+		d.Qid.Vers = h.Sum32()
+	}
 	return d
 }
 
@@ -765,7 +886,7 @@ func (f *cfileL) Create(ctx context.Context, name string, perm ns.Perm, mode uin
 		if err != nil {
 			return created{}, err
 		}
-		nf, q, _, err := clone.Create(name, openFlags(mode), p9.FileMode(perm&0777), p9.NoUID, p9.NoGID)
+		nf, q, _, err := clone.Create(name, openFlags(mode)|linuxOEXCL, p9.FileMode(perm&0777), p9.NoUID, p9.NoGID)
 		if err != nil {
 			clone.Close()
 			return created{}, err

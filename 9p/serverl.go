@@ -76,6 +76,12 @@ func (s *Server) serveL(ctx context.Context, c io.ReadWriteCloser, r io.Reader) 
 			}
 		}
 	}}}
+	rd.noauth = func(tag []byte) error {
+		m := []byte{11, 0, 0, 0, msgRlerror, tag[0], tag[1], 2, 0, 0, 0} // ENOENT
+		s.tracef("<- Tauth tag %d", binary.LittleEndian.Uint16(tag))
+		s.tracef("-> Rlerror tag %d ecode 2", binary.LittleEndian.Uint16(tag))
+		return wr.writeMsg(m)
+	}
 	defer func() {
 		// The library's teardown can panic here (see lreader.quiesce);
 		// the connection is over either way.
@@ -127,6 +133,8 @@ type lreader struct {
 	cur    []byte // the rest of the message being handed over
 	buf    []byte // the buffer messages are read into
 
+	noauth func(tag []byte) error // answers a Tauth in the library's stead
+
 	handed   atomic.Int64 // messages handed to the library
 	answered atomic.Int64 // replies it has written
 }
@@ -139,6 +147,7 @@ func (r *lreader) Read(p []byte) (int, error) {
 			r.quiesce()
 			return 0, io.EOF
 		}
+	again:
 		// The library copies each message out before asking for the
 		// next, so one buffer serves them all.
 		b, err := readMsgBuf(r.src, r.msize, r.buf)
@@ -147,6 +156,19 @@ func (r *lreader) Read(p []byte) (int, error) {
 			r.cancel()
 			r.quiesce()
 			return 0, err
+		}
+		if b[4] == msgTauth && len(b) >= 7 {
+			// The library answers Tauth with ENOSYS, which Linux
+			// clients such as diod's tools take as a failure;
+			// ENOENT is how a 9P2000.L server says that no
+			// authentication is needed.
+			if err := r.noauth(b[5:7]); err != nil {
+				<-r.slots
+				r.cancel()
+				return 0, err
+			}
+			r.buf = b
+			goto again
 		}
 		r.handed.Add(1)
 		if b[4] == msgTversion && len(b) >= 11 {
@@ -193,7 +215,11 @@ func (r *lreader) Close() error {
 }
 
 // msgTversion is Tversion's type byte, the same in every dialect.
-const msgTversion = 100
+const (
+	msgTversion = 100
+	msgTauth    = 102
+	msgRlerror  = 7
+)
 
 // lwriter passes the library's replies to the client, a message at a
 // time, and frees a request slot for each.

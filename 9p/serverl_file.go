@@ -18,6 +18,7 @@ import (
 // Linux flags that reach the file server through 9P2000.L.
 const (
 	linuxOTRUNC      = 0x200 // open(2)'s O_TRUNC
+	linuxOEXCL       = 0x80  // open(2)'s O_EXCL
 	linuxATREMOVEDIR = 0x200 // unlinkat(2)'s AT_REMOVEDIR
 )
 

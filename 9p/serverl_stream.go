@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"sync"
 )
 
 // msgWriter writes 9P messages that its caller writes in pieces (the p9
@@ -15,6 +16,7 @@ import (
 // complete, which the p9 library allows: it writes a whole message
 // before it touches the buffers again.
 type msgWriter struct {
+	mu   sync.Mutex // held while a whole message goes out
 	w    io.Writer
 	sent func(n int) // told of each batch of n messages written; may be nil
 	segs net.Buffers
@@ -49,7 +51,9 @@ func (w *msgWriter) Write(b []byte) (int, error) {
 	}
 	segs, n := w.segs, w.done
 	w.segs, w.done = nil, 0
+	w.mu.Lock()
 	_, err := segs.WriteTo(w.w)
+	w.mu.Unlock()
 	if w.sent != nil {
 		w.sent(n)
 	}
@@ -57,4 +61,12 @@ func (w *msgWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// writeMsg writes one whole message of our own between the caller's.
+func (w *msgWriter) writeMsg(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.w.Write(b)
+	return err
 }
