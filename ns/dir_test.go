@@ -40,3 +40,29 @@ func TestSplitPath(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowed(t *testing.T) {
+	for _, tt := range []struct {
+		mode           Perm
+		uid, gid, user string
+		want           Perm
+		ok             bool
+	}{
+		{0o644, "a", "g", "a", DMREAD | DMWRITE, true},
+		{0o644, "a", "g", "b", DMWRITE, false},
+		{0o644, "a", "g", "b", DMREAD, true},
+		{0o060, "a", "g", "g", DMREAD | DMWRITE, true},
+		{0o060, "a", "g", "a", DMREAD, false},
+		{0o700, "a", "g", "b", DMEXEC, false},
+		{0o001, "a", "g", "b", DMEXEC, true},
+	} {
+		if got := Allowed(tt.mode, tt.uid, tt.gid, tt.user, tt.want); got != tt.ok {
+			t.Errorf("Allowed(%v, %q, %q, %q, %#o) = %v; want %v", tt.mode, tt.uid, tt.gid, tt.user, uint32(tt.want), got, tt.ok)
+		}
+	}
+	for mode, want := range map[uint8]Perm{OREAD: DMREAD, OWRITE: DMWRITE, ORDWR: DMREAD | DMWRITE, OEXEC: DMEXEC, OREAD | OTRUNC: DMREAD | DMWRITE} {
+		if got := OpenPerm(mode); got != want {
+			t.Errorf("OpenPerm(%#x) = %#o; want %#o", mode, uint32(got), uint32(want))
+		}
+	}
+}

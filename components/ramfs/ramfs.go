@@ -110,16 +110,7 @@ type node struct {
 // allows reports whether user may access n as want (a mask of DMREAD,
 // DMWRITE, DMEXEC). The caller holds n.mu or the tree lock.
 func (n *node) allows(user string, want ns.Perm) bool {
-	m := n.mode
-	switch {
-	case m&want == want:
-		return true
-	case user == n.uid && (m>>6)&want == want:
-		return true
-	case user == n.gid && (m>>3)&want == want:
-		return true
-	}
-	return false
+	return ns.Allowed(n.mode, n.uid, n.gid, user, want)
 }
 
 func (n *node) qid() ns.Qid {
@@ -229,25 +220,6 @@ func (f *file) Walk(ctx context.Context, names []string) ([]ns.Qid, ns.File, err
 	return qids, &file{fs: f.fs, n: n, user: f.user}, nil
 }
 
-// access gives the permission an open mode asks for.
-func access(mode uint8) ns.Perm {
-	var p ns.Perm
-	switch mode & 3 {
-	case ns.OREAD:
-		p = ns.DMREAD
-	case ns.OWRITE:
-		p = ns.DMWRITE
-	case ns.ORDWR:
-		p = ns.DMREAD | ns.DMWRITE
-	case ns.OEXEC:
-		p = ns.DMEXEC
-	}
-	if mode&ns.OTRUNC != 0 {
-		p |= ns.DMWRITE
-	}
-	return p
-}
-
 const openFlags = 3 | ns.OTRUNC | ns.ORCLOSE | ns.OCEXEC
 
 func (f *file) Open(ctx context.Context, mode uint8) (ns.Qid, error) {
@@ -265,7 +237,7 @@ func (f *file) Open(ctx context.Context, mode uint8) (ns.Qid, error) {
 	if n.removed {
 		return ns.Qid{}, ns.ErrNotExist
 	}
-	want := access(mode)
+	want := ns.OpenPerm(mode)
 	if n.mode.IsDir() && want&ns.DMWRITE != 0 {
 		return ns.Qid{}, ns.ErrIsDir
 	}
@@ -348,7 +320,7 @@ func (f *file) canIO(want ns.Perm, dir bool) error {
 		return ns.ErrNotDir
 	case f.n.dir != dir:
 		return ns.ErrIsDir
-	case access(f.mode)&want != want:
+	case ns.OpenPerm(f.mode)&want != want:
 		return ns.ErrBadMode
 	}
 	return nil
@@ -419,7 +391,7 @@ func (f *file) Create(ctx context.Context, name string, perm ns.Perm, mode uint8
 	if mode&^openFlags != 0 {
 		return nil, ns.Qid{}, ns.ErrBadMode
 	}
-	if perm.IsDir() && access(mode)&ns.DMWRITE != 0 {
+	if perm.IsDir() && ns.OpenPerm(mode)&ns.DMWRITE != 0 {
 		return nil, ns.Qid{}, ns.ErrIsDir
 	}
 	fs := f.fs
