@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"loom/9p"
-	"loom/components/ramfs"
+	"loom/components/kinds"
 )
 
 const usage = `usage: loom [-a addr] [-u user] [-c commands | file [args ...]]
@@ -26,7 +26,8 @@ commands:
   fmt [-w] [file ...]
            print scripts in canonical form (-w: rewrite the files)
   serve [-listen addr[,addr...]] [-trace]
-           serve an in-memory tree over 9P (9P2000 and 9P2000.L on every listener)
+           serve the default system's namespace over 9P (9P2000 and 9P2000.L on
+           every listener): /proc, /srv, /tmp, ... as the shell has them
   9p [-a addr] [-L] cmd path
            use any 9P server: ls, read, write, stat, mkdir, rm (loom 9p -h)
 `
@@ -87,7 +88,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *trace {
 		opts = append(opts, ninep.Trace(stderr))
 	}
-	srv := ninep.NewServer(ramfs.New(), opts...)
+	// The same system the shell starts in: its console is the server's
+	// standard output.
+	sys, err := kinds.NewDefault(currentUser(), kinds.Console(nil, stdout))
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer sys.Close()
+	srv := ninep.NewServer(sys.NS, opts...)
 
 	var lns []net.Listener
 	defer func() {

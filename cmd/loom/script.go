@@ -10,13 +10,14 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"loom/9p"
-	"loom/components/ramfs"
+	"loom/components/kinds"
 	"loom/lang"
 	"loom/lang/interp"
 	"loom/ns"
@@ -26,6 +27,11 @@ const usageShell = `usage: loom [-a addr] [-u user] [-c commands | file [args ..
 
 With no file and no -c, loom reads commands from standard input: as an
 interactive shell when it is a terminal, as a script otherwise.
+
+The shell starts in the default system: a ramfs on / with the system's
+devices on /dev, environment on /env, posted servers on /srv, log on
+/log, processes on /proc and a ramfs on /tmp (ns prints it; help KIND
+describes each kind).
 
   -a addr   attach to the loom server at addr (unix!/path, tcp!host!port)
             rather than the embedded namespace
@@ -52,7 +58,9 @@ func shell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	ran := false
 	fl.Visit(func(f *flag.Flag) { ran = ran || f.Name == "c" })
 
-	env, err := newEnv(*addr, *user)
+	// The embedded system's console is the shell's standard input and
+	// output.
+	env, err := newEnv(*addr, *user, kinds.Console(stdin, stdout))
 	if err != nil {
 		fmt.Fprintf(stderr, "loom: %v\n", err)
 		return err
@@ -101,48 +109,44 @@ func shell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 // env is what a shell runs in: its namespace and its handlers.
 type env struct {
 	nsp     *ns.Namespace
+	def     *kinds.Default // the embedded system; nil with -a
 	systems interp.Systems
 	args    []string
+
+	mu      sync.Mutex
 	closers []io.Closer
 }
 
-// newEnv builds the namespace: by default a ramfs on / (creation allowed)
-// and another on /tmp; with addr, the tree of the 9P server there on /.
-func newEnv(addr, user string) (*env, error) {
-	e := &env{nsp: ns.New(user), systems: interp.NoSystems{}}
-	if addr != "" {
-		c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
+// newEnv builds the namespace: by default the embedded default system
+// (see kinds.NewDefault), made with opts; with addr, the tree of the 9P
+// server there on /.
+func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
+	if addr == "" {
+		d, err := kinds.NewDefault(user, opts...)
 		if err != nil {
 			return nil, err
 		}
-		e.closers = append(e.closers, c)
-		if err := e.nsp.Mount(ns.Named(addr, c), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return e, nil
+		return &env{nsp: d.NS, def: d, systems: systems{d: d}}, nil
 	}
-	if err := e.nsp.Mount(ns.Named("ramfs", ramfs.New()), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	root, err := e.nsp.Attach(ctx, user, "")
+	e := &env{nsp: ns.New(user), systems: interp.NoSystems{}}
+	c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
 	if err != nil {
 		return nil, err
 	}
-	defer root.Clunk()
-	tmp, _, err := root.(ns.Creater).Create(ctx, "tmp", ns.DMDIR|0o777, ns.OREAD)
-	if err != nil {
-		return nil, err
-	}
-	tmp.Clunk()
-	if err := e.nsp.Mount(ns.Named("ramfs", ramfs.New()), "/tmp", ns.MREPL|ns.MCREATE, ""); err != nil {
+	e.closers = append(e.closers, c)
+	if err := e.nsp.Mount(ns.Named(addr, c), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return e, nil
 }
 
 func (e *env) close() {
+	if e.def != nil {
+		e.def.Close()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, c := range e.closers {
 		c.Close()
 	}
@@ -157,32 +161,102 @@ func (e *env) runner(stdin io.Reader, stdout, stderr io.Writer, opts ...interp.O
 		interp.WithIO(stdin, stdout, stderr),
 		interp.WithArgs(e.args...),
 		interp.WithVar("user", e.nsp.User()),
+		interp.WithTopics("kinds (mount KIND old [args]; help KIND says more)", kindTopics()...),
 	}, opts...)
 	return interp.New(opts...)
 }
 
-// resolve gives mount its file servers: the kinds loom has, and 9P
-// servers by address.
-func (e *env) resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
-	switch {
-	case src == "ramfs":
-		if len(args) > 0 {
-			return nil, "", fmt.Errorf("ramfs: takes no arguments")
-		}
-		return ns.Named("ramfs", ramfs.New()), "", nil
-	case strings.Contains(src, "!"):
-		c, err := ninep.Dial(src, ninep.DialTimeout(10*time.Second))
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", src, err)
-		}
-		e.closers = append(e.closers, c)
-		aname := ""
-		if len(args) > 0 {
-			aname = args[0]
-		}
-		return ns.Named(src, c), aname, nil
+// kindTopics gives help an entry for each kind of component.
+func kindTopics() []interp.Topic {
+	var ts []interp.Topic
+	for _, k := range kinds.All() {
+		usage := "mount [-abcC] " + k.Name + " old" + strings.TrimPrefix(k.Synopsis, k.Name)
+		ts = append(ts, interp.Topic{Name: k.Name, Synopsis: k.Synopsis, Doc: k.Doc,
+			Help: "usage: " + usage + "\n" + k.Help})
 	}
-	return nil, "", fmt.Errorf("%s: unknown kind of file server (kinds: ramfs; or a 9P address: unix!/path, tcp!host!port)", src)
+	return ts
+}
+
+// resolve gives mount its file servers: in the embedded system, the
+// system's (see kinds.Default.Resolve); attached to a server with -a, new
+// components of every kind, 9P servers by address, and files of the
+// namespace that hold an address (/srv/NAME).
+func (e *env) resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
+	if e.def != nil {
+		return e.def.Resolve(ctx, src, args)
+	}
+	if k, ok := kinds.Lookup(src); ok {
+		fsys, err := k.New(args, kinds.Env{User: e.nsp.User()})
+		return fsys, "", err
+	}
+	aname := ""
+	if len(args) > 0 {
+		aname = args[0]
+	}
+	addr := src
+	if strings.HasPrefix(src, "/") {
+		text, err := readAddr(ctx, e.nsp, src)
+		if err != nil {
+			return nil, "", err
+		}
+		addr = text
+	} else if !strings.Contains(src, "!") {
+		return nil, "", fmt.Errorf("%s: unknown kind of file server (kinds: %s; or a 9P address: unix!/path, tcp!host!port)",
+			src, strings.Join(kinds.Names(), ", "))
+	}
+	c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", src, err)
+	}
+	e.mu.Lock()
+	e.closers = append(e.closers, c)
+	e.mu.Unlock()
+	return ns.Named(src, c), aname, nil
+}
+
+// readAddr reads the 9P address the file p of nsp holds, as /srv/NAME
+// holds one.
+func readAddr(ctx context.Context, nsp *ns.Namespace, p string) (string, error) {
+	root, err := nsp.Attach(ctx, nsp.User(), "")
+	if err != nil {
+		return "", err
+	}
+	defer root.Clunk()
+	f, err := ns.WalkPath(ctx, root, p)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	defer f.Clunk()
+	q, err := f.Open(ctx, ns.OREAD)
+	if err == nil && q.IsDir() {
+		err = ns.ErrIsDir
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	buf := make([]byte, 512)
+	n, err := f.Read(ctx, buf, 0)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", p, err)
+	}
+	text := strings.TrimSpace(string(buf[:n]))
+	if _, _, err := ninep.ParseAddr(text); err != nil {
+		// "local": a server of the loom at the other end, which only
+		// a shell of its own can mount.
+		return "", fmt.Errorf("%s: names no server this shell can reach (it holds %q)", p, text)
+	}
+	return text, nil
+}
+
+// systems is the shell's components layer: the embedded system's
+// processes and posting. Systems, sandboxes and clones are not there yet.
+type systems struct {
+	interp.NoSystems
+	d *kinds.Default
+}
+
+func (s systems) Command(ctx context.Context, sio interp.IO, system string, args []string) error {
+	return s.d.Command(ctx, sio.Stdout, args)
 }
 
 // execHost runs a host program with the pipeline's input and output. The

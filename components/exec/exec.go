@@ -71,6 +71,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"loom/components/proc"
 	"loom/components/synth"
 	"loom/ns"
 )
@@ -398,7 +399,7 @@ func exitStatus(st *os.ProcessState) string {
 		}
 		return st.String()
 	case ws.Signaled():
-		for n, sig := range notes {
+		for n, sig := range proc.Notes {
 			if sig == ws.Signal() {
 				return n
 			}
@@ -482,46 +483,19 @@ func (s *session) hangup(sig syscall.Signal) {
 	s.signal(sig)
 }
 
-// notes are Plan 9's notes and the signals they become.
-var notes = map[string]syscall.Signal{
-	"interrupt": syscall.SIGINT,
-	"kill":      syscall.SIGKILL,
-	"hangup":    syscall.SIGHUP,
-	"alarm":     syscall.SIGALRM,
-	"term":      syscall.SIGTERM,
-}
-
-// parseSignal reads a signal: TERM, SIGTERM, term or 15.
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("bad signal %q", s)
-		}
-		return syscall.Signal(n), nil
-	}
-	u := strings.ToUpper(s)
-	if !strings.HasPrefix(u, "SIG") {
-		u = "SIG" + u
-	}
-	if sig := unix.SignalNum(u); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("bad signal %q", s)
-}
-
 // commands is the ctl file's table.
 func (s *session) commands() synth.Commands {
 	return synth.Commands{
 		{Name: "kill", Run: func([]string) error { return s.signal(syscall.SIGKILL) }},
 		{Name: "signal", Args: 1, Run: func(a []string) error {
-			sig, err := parseSignal(a[0])
+			sig, err := proc.ParseSignal(a[0])
 			if err != nil {
 				return err
 			}
 			return s.signal(sig)
 		}},
 		{Name: "note", Args: 1, Run: func(a []string) error {
-			sig, ok := notes[a[0]]
+			sig, ok := proc.Notes[a[0]]
 			if !ok {
 				return fmt.Errorf("unknown note %q", a[0])
 			}

@@ -51,10 +51,14 @@ func init() {
 		"bind": {"bind [-abcC] new old", "Make old an alias for new, as bind(1): -b puts new before old in a\n" +
 			"union, -a after it, -c allows creating in new.",
 			"bind -a /tmp/bin /bin", bBind},
-		"mount": {"mount [-abcC] kind old [args]", "Mount a new file server on old: kind ramfs is an empty in-memory\n" +
-			"tree; a 9P address (unix!/path, tcp!host!port) mounts that server, args[0]\n" +
-			"naming the tree to attach to. Flags as bind's.",
+		"mount": {"mount [-abcC] kind old [args]", "Mount a file server on old: a new one of a kind (ramfs, dev, proc, ...;\n" +
+			"help lists them, help KIND says more), one posted in /srv (mount /srv/NAME old),\n" +
+			"or the 9P server at an address (unix!/path, tcp!host!port; args[0] names the\n" +
+			"tree to attach to). Flags as bind's.",
 			"mount -c ramfs /n/scratch", bMount},
+		"post": {"post name [path]", "Post this namespace, or its subtree path, in /srv as name, so that\n" +
+			"mount /srv/name mounts it.",
+			"post web /lib/web", bPost},
 		"unmount": {"unmount [new] old", "Undo binds and mounts on old: all of them, or only new's.",
 			"unmount /tmp/bin /bin", bUnmount},
 		"ns": {"ns", "Print the namespace as namespace(6) text: the binds and mounts that rebuild it.",
@@ -64,7 +68,7 @@ func init() {
 		"rm": {"rm [-fr] name ...", "Remove files and empty directories; -r removes directories with what\n" +
 			"they hold, -f says nothing of names that do not exist.",
 			"rm -r /tmp/a", bRm},
-		"help": {"help [name]", "List the builtins, or describe one, or a keyword of the language.",
+		"help": {"help [name]", "List the builtins, or describe one, a keyword of the language or a kind\nof file server.",
 			"help bind", bHelp},
 		"exit": {"exit [status]", "Leave the shell or script, with status (empty: success).",
 			"exit 'not ready'", bExit},
@@ -83,10 +87,12 @@ func init() {
 		"use": {"use system", "Move the shell into a system's namespace; the prompt shows its name.",
 			"use web2", bUse},
 		"systems": {"systems", "List the systems.", "systems", bSystems},
-		"start": {"start name program [args ...]", "Start a host program, called name, in the current system.",
-			"start httpd busybox httpd -f -p 8080", bSystemCmd},
-		"ps":   {"ps", "List the processes of the current system.", "ps", bSystemCmd},
-		"kill": {"kill name", "Stop the process name of the current system.", "kill httpd", bSystemCmd},
+		"start": {"start [-n name] program [args ...]", "Start a host program in the current system and print its number: its\n" +
+			"files are /proc/N (stdout, stderr, stdin, wait, ctl, ...). -n names it for ps and kill.",
+			"start -n httpd busybox httpd -f -p 8080", bSystemCmd},
+		"ps": {"ps [-a]", "List the processes of the current system, as Plan 9's ps: user, number, times,\n" +
+			"memory, state, name (-a: the command line).", "ps -a", bSystemCmd},
+		"kill": {"kill number|name ...", "Kill processes of the current system, by number or by name.", "kill httpd", bSystemCmd},
 	}
 }
 
@@ -437,10 +443,27 @@ func bMount(r *Runner, ctx context.Context, sio IO, args []string) error {
 	}
 	src := rest[0]
 	if strings.HasPrefix(src, "/") || strings.HasPrefix(src, ".") {
-		return fmt.Errorf("%s: mounting a posted server (srv) is not available yet", src)
+		// A file of the namespace that names a server: /srv/NAME.
+		src = r.abs(src)
 	}
 	if err := r.ns.Mount(ctx, src, r.abs(rest[1]), f, rest[2:]); err != nil {
 		return nsErr(err, rest[1])
+	}
+	return nil
+}
+
+// bPost posts the namespace, or a subtree of it, through the components
+// layer, which alone knows the system's srv.
+func bPost(r *Runner, ctx context.Context, sio IO, args []string) error {
+	if len(args) < 2 || len(args) > 3 {
+		return usageErr("post")
+	}
+	p := "/"
+	if len(args) == 3 {
+		p = r.abs(args[2])
+	}
+	if err := r.systems.Command(ctx, sio, r.system, []string{"post", args[1], p}); err != nil {
+		return unprefixed{err}
 	}
 	return nil
 }
@@ -587,6 +610,12 @@ func bHelp(r *Runner, ctx context.Context, sio IO, args []string) error {
 			h := syntaxHelp[n]
 			fmt.Fprintf(tw, "  %s\t%s\n", h[0], firstLine(h[1]))
 		}
+		for _, g := range r.topics {
+			fmt.Fprintf(tw, "%s:\n", g.heading)
+			for _, tp := range g.topics {
+				fmt.Fprintf(tw, "  %s\t%s\n", tp.Synopsis, firstLine(tp.Doc))
+			}
+		}
 		fmt.Fprintln(tw, "help NAME says more.")
 		return tw.Flush()
 	case 2:
@@ -595,8 +624,11 @@ func bHelp(r *Runner, ctx context.Context, sio IO, args []string) error {
 			syn, doc, ex = b.synopsis, b.doc, b.example
 		} else if h, ok := syntaxHelp[args[1]]; ok {
 			syn, doc, ex = h[0], h[1], h[2]
+		} else if tp, ok := r.topic(args[1]); ok {
+			_, err := fmt.Fprintf(w, "%s\n", strings.TrimSuffix(tp.Help, "\n"))
+			return err
 		} else {
-			return fmt.Errorf("%s: no such builtin or keyword", args[1])
+			return fmt.Errorf("%s: no such builtin, keyword or topic", args[1])
 		}
 		_, err := fmt.Fprintf(w, "usage: %s\n%s\nexample: %s\n", syn, doc, ex)
 		return err

@@ -44,8 +44,9 @@ type Namespace interface {
 	Walk(ctx context.Context, p string) (ns.File, error)
 	// Bind, Mount and Unmount change the mount table as bind(1),
 	// mount(1) and unmount(1) do. Mount's src is a kind of file server
-	// ("ramfs") or another thing that names one (a 9P address); args
-	// are what follows old on mount's command line.
+	// ("ramfs") or another thing that names one: a 9P address, or the
+	// absolute path of a file of the namespace that does (/srv/NAME);
+	// args are what follows old on mount's command line.
 	Bind(new, old string, flag ns.Flag) error
 	Mount(ctx context.Context, src, old string, flag ns.Flag, args []string) error
 	Unmount(new, old string) error
@@ -112,8 +113,9 @@ type Systems interface {
 	Use(ctx context.Context, name string) (Namespace, error)
 	// List returns the names of the systems.
 	List(ctx context.Context) ([]string, error)
-	// Command runs start, ps or kill (args[0]) for the system the shell
-	// is in.
+	// Command runs start, ps, kill or post (args[0]) for the system the
+	// shell is in, writing what they print on io.Stdout. post's args are
+	// the name and the absolute path to post.
 	Command(ctx context.Context, io IO, system string, args []string) error
 }
 

@@ -43,6 +43,8 @@ type Runner struct {
 	fns    map[string]*lang.FnDecl
 	status string
 
+	topics []topicGroup // help's entries beyond builtins and keywords
+
 	ifFailed bool // the last if's condition failed, for if not
 	exited   bool
 	depth    int // of nested function calls and includes
@@ -94,6 +96,38 @@ func WithArgs(args ...string) Option {
 // WithVar sets a variable.
 func WithVar(name string, value ...string) Option {
 	return func(r *Runner) { r.vars.vars[name] = value }
+}
+
+// A Topic is an entry of help beyond the builtins and the keywords: a
+// kind of file server, say. help lists its Synopsis and Doc; help NAME
+// prints its Help.
+type Topic struct {
+	Name     string
+	Synopsis string
+	Doc      string // one line
+	Help     string
+}
+
+type topicGroup struct {
+	heading string
+	topics  []Topic
+}
+
+// WithTopics adds help topics, listed by help under heading.
+func WithTopics(heading string, topics ...Topic) Option {
+	return func(r *Runner) { r.topics = append(r.topics, topicGroup{heading, topics}) }
+}
+
+// topic finds a help topic by name.
+func (r *Runner) topic(name string) (Topic, bool) {
+	for _, g := range r.topics {
+		for _, tp := range g.topics {
+			if tp.Name == name {
+				return tp, true
+			}
+		}
+	}
+	return Topic{}, false
 }
 
 // WithSystemName names the system the shell starts in ("loom" unless
