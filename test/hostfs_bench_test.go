@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,7 +87,7 @@ func hostfsReaders(b testing.TB, dir, name string) (readers map[string]hostfsRea
 			missing["diod"] = fmt.Sprintf("diod started but Dial(%s) = %v", addr, err)
 		} else {
 			b.Cleanup(func() { c.Close() })
-			if r, err := tryNsReader(c, dir, name); err != nil {
+			if r, err := tryNsReader(c, hostUser(), dir, name); err != nil {
 				missing["diod"] = fmt.Sprintf("diod started but attach and open = %v", err)
 			} else {
 				readers["diod"] = r
@@ -101,16 +102,16 @@ func hostfsReaders(b testing.TB, dir, name string) (readers map[string]hostfsRea
 // returns at most a message's worth).
 func nsReader(b testing.TB, fsys ns.FS, aname, name string) hostfsReader {
 	b.Helper()
-	r, err := tryNsReader(fsys, aname, name)
+	r, err := tryNsReader(fsys, benchUser, aname, name)
 	if err != nil {
 		b.Fatal(err)
 	}
 	return r
 }
 
-func tryNsReader(fsys ns.FS, aname, name string) (hostfsReader, error) {
+func tryNsReader(fsys ns.FS, user, aname, name string) (hostfsReader, error) {
 	ctx := context.Background()
-	root, err := fsys.Attach(ctx, benchUser, aname)
+	root, err := fsys.Attach(ctx, user, aname)
 	if err != nil {
 		return nil, fmt.Errorf("Attach(%q) = %v", aname, err)
 	}
@@ -187,6 +188,15 @@ func BenchmarkHostfsBulkRead(b *testing.B) {
 // round trip per read over 9P.
 func BenchmarkHostfsSmallRead(b *testing.B) {
 	hostfsBench(b, "small", hostfsSmall, pattern(hostfsSmallLen, smallSeed))
+}
+
+// hostUser is the name of the user the tests run as: diod, which
+// checks users, is attached as it.
+func hostUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
 }
 
 // startDiod starts diod serving dir on a loopback TCP port and returns
