@@ -114,6 +114,9 @@ func (c *Client) version9(conn io.ReadWriteCloser, msize uint32) error {
 // before it decodes so that hostile input cannot make the codec
 // complain on standard error.
 func decodeReply(b []byte) (*plan9.Fcall, error) {
+	if len(b) < 7 || binary.LittleEndian.Uint32(b) != uint32(len(b)) {
+		return nil, errBadReply
+	}
 	m := msgCursor{b: b[7:]}
 	switch b[4] {
 	case plan9.Rversion:
