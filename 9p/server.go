@@ -11,6 +11,7 @@ package ninep
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -154,7 +155,7 @@ func (s *Server) ServeConn(ctx context.Context, c io.ReadWriteCloser) error {
 	if len(raw) > 7 && raw[4] == plan9.Tversion && checkMsg(raw) == nil {
 		f, err := plan9.UnmarshalFcall(raw)
 		if err == nil && strings.HasPrefix(f.Version, "9P2000.L") {
-			return s.serveL(ctx, c, io.MultiReader(bytesReader(raw), br))
+			return s.serveL(ctx, c, io.MultiReader(bytes.NewReader(raw), br))
 		}
 	}
 	return s.serve9P(ctx, c, br, raw)
@@ -193,19 +194,4 @@ func readMsgBuf(r io.Reader, msize uint32, buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-type byteReader struct {
-	b []byte
-}
-
-func bytesReader(b []byte) *byteReader { return &byteReader{b} }
-
-func (r *byteReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
