@@ -18,6 +18,7 @@ import (
 
 	"loom/9p"
 	"loom/components/kinds"
+	"loom/components/system"
 	"loom/lang"
 	"loom/lang/interp"
 	"loom/ns"
@@ -31,7 +32,9 @@ interactive shell when it is a terminal, as a script otherwise.
 The shell starts in the default system: a ramfs on / with the system's
 devices on /dev, environment on /env, posted servers on /srv, log on
 /log, processes on /proc and a ramfs on /tmp (ns prints it; help KIND
-describes each kind).
+describes each kind), named loom. system NAME { ... } makes another,
+clone copies one into a sandbox, use moves the shell, systems lists
+them and stop ends one (help system, sandbox, clone).
 
   -a addr   attach to the loom server at addr (unix!/path, tcp!host!port)
             rather than the embedded namespace
@@ -109,7 +112,8 @@ func shell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 // env is what a shell runs in: its namespace and its handlers.
 type env struct {
 	nsp     *ns.Namespace
-	def     *kinds.Default // the embedded system; nil with -a
+	def     *kinds.Default  // the embedded system; nil with -a
+	reg     *system.Systems // the systems: the embedded one and those made since; nil with -a
 	systems interp.Systems
 	args    []string
 
@@ -126,7 +130,12 @@ func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &env{nsp: d.NS, def: d, systems: systems{d: d}}, nil
+		reg := system.New(system.User(user), system.Kinds(opts...))
+		if _, err := reg.Add(defaultSystem, d); err != nil {
+			d.Close()
+			return nil, err
+		}
+		return &env{nsp: d.NS, def: d, reg: reg, systems: systems{reg}}, nil
 	}
 	e := &env{nsp: ns.New(user), systems: interp.NoSystems{}}
 	c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
@@ -142,8 +151,8 @@ func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
 }
 
 func (e *env) close() {
-	if e.def != nil {
-		e.def.Close()
+	if e.reg != nil {
+		e.reg.Close() // the embedded system with the others
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -246,17 +255,6 @@ func readAddr(ctx context.Context, nsp *ns.Namespace, p string) (string, error) 
 		return "", fmt.Errorf("%s: names no server this shell can reach (it holds %q)", p, text)
 	}
 	return text, nil
-}
-
-// systems is the shell's components layer: the embedded system's
-// processes and posting. Systems, sandboxes and clones are not there yet.
-type systems struct {
-	interp.NoSystems
-	d *kinds.Default
-}
-
-func (s systems) Command(ctx context.Context, sio interp.IO, system string, args []string) error {
-	return s.d.Command(ctx, sio.Stdout, args)
 }
 
 // execHost runs a host program with the pipeline's input and output. The

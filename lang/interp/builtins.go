@@ -87,6 +87,12 @@ func init() {
 		"use": {"use system", "Move the shell into a system's namespace; the prompt shows its name.",
 			"use web2", bUse},
 		"systems": {"systems", "List the systems.", "systems", bSystems},
+		"stop": {"stop system", "Stop a system: its host processes are killed and its components closed.",
+			"stop web2", bSystemCmd},
+		"sandboxes": {"sandboxes", "List the sandboxes as their rules say them. Paths, read-only paths and\n" +
+			"devices hold in a system's namespace now; network and limits are kept and\n" +
+			"shown here, and the kernel will enforce them with components/sandbox.",
+			"sandboxes", bSystemCmd},
 		"start": {"start [-n name] program [args ...]", "Start a host program in the current system and print its number: its\n" +
 			"files are /proc/N (stdout, stderr, stdin, wait, ctl, ...). -n names it for ps and kill.",
 			"start -n httpd busybox httpd -f -p 8080", bSystemCmd},
@@ -98,12 +104,18 @@ func init() {
 
 // syntaxHelp describes the language's own forms for help.
 var syntaxHelp = map[string][3]string{
-	"system": {"system name { commands }", "Make a system: the commands run in its fresh namespace and build it.",
+	"system": {"system name { commands }", "Make a system, with components of its own: the commands run in its fresh\n" +
+		"namespace and build it. A system made already is entered again.",
 		"system web { mount ramfs /tmp }"},
 	"sandbox": {"sandbox name { rules }", "Define a sandbox policy: allow paths, readonly paths, devices names,\n" +
-		"network none|loopback|host, limit memory 64M processes 32 cpu 10 write 1G.",
+		"network none|loopback|host, limit memory 64M processes 32 cpu 10 write 1G.\n" +
+		"What it does not say it does not restrict; nested, sandboxes only narrow.\n" +
+		"Paths, read-only paths and devices hold in the namespace now; network and\n" +
+		"limits are kept (see sandboxes) for the kernel to enforce with components/sandbox.",
 		"sandbox offline { allow /tmp; network none }"},
-	"clone": {"clone system as new [in sandbox]", "Duplicate a system, with its components and processes, inside a sandbox.",
+	"clone": {"clone system as new [in sandbox]", "Duplicate a system in one step, inside a sandbox: its components with their\n" +
+		"state (ramfs trees copied whole, env, log, srv entries), its namespace, and\n" +
+		"its host processes, started again. If any part fails, nothing of new remains.",
 		"clone web as web2 in offline"},
 	"fn":     {"fn name { commands }", "Define a function; $* holds its arguments. fn name alone deletes it.", "fn greet { echo hello $1 }"},
 	"if":     {"if(commands) command; if not command", "Run command if the condition's $status is empty; if not runs otherwise.", "if(~ $#* 0) echo no arguments"},

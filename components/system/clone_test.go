@@ -1,0 +1,308 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"loom/components/proc"
+	"loom/ns"
+)
+
+// webSystem makes a registry with the system web: files in / and /tmp, a
+// tree of its own on /www, an environment variable, a log line, a posted
+// server and a host process.
+func webSystem(t *testing.T) (*Systems, *System) {
+	t.Helper()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	s, err := reg.New("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/www/", "/lib/", "/secret/", "/secret/key", "/tmp/a", "/tmp/d/", "/tmp/d/f"} {
+		if err := put(s.NS, p, "was "+p); err != nil {
+			t.Fatalf("put %s: %v", p, err)
+		}
+	}
+	www, tn, err := s.Resolve(context.Background(), "ramfs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NS.Mount(www, "/www", ns.MREPL|ns.MCREATE, ""); err != nil || tn != "" {
+		t.Fatalf("mount ramfs /www = %v", err)
+	}
+	if err := put(s.NS, "/www/index", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.NS.Bind("/www", "/lib", ns.MREPL); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Def.Env.Vars.Set("site", "web"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Def.Env.Log.Writer("httpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("started\n"))
+	if err := s.Def.Env.Srv.Post("www", www); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Def.Env.Proc.Start(context.Background(), []string{"sleep", "60"}, proc.StartOptions{Name: "sleeper", Env: s.Def.Env.Environ()}); err != nil {
+		t.Fatal(err)
+	}
+	return reg, s
+}
+
+func procNames(s *System) []string {
+	var names []string
+	for _, in := range s.Def.Env.Proc.List() {
+		names = append(names, in.Name+" "+strings.Join(in.Args, " "))
+	}
+	return names
+}
+
+// TestClone checks that a clone holds its original's state and that the
+// two go their own ways afterwards.
+func TestClone(t *testing.T) {
+	reg, web := webSystem(t)
+	if err := reg.Clone(context.Background(), "web", "web2", ""); err != nil {
+		t.Fatal(err)
+	}
+	web2, err := reg.Get("web2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.List(); !slices.Equal(got, []string{"web", "web2"}) {
+		t.Errorf("List() = %q; want web web2", got)
+	}
+	for _, tc := range []struct{ p, want string }{
+		{"/tmp/d/f", "was /tmp/d/f"}, {"/secret/key", "was /secret/key"}, {"/www/index", "hello"},
+		{"/lib/index", "hello"}, {"/env/site", "web"},
+	} {
+		if got, err := cat(web2.NS, tc.p); err != nil || got != tc.want {
+			t.Errorf("cat %s in the clone = %q, %v; want %q", tc.p, got, err, tc.want)
+		}
+	}
+	if got, err := cat(web2.NS, "/log/httpd"); err != nil || !strings.HasSuffix(got, " httpd started\n") {
+		t.Errorf("cat /log/httpd in the clone = %q, %v; want the original's line", got, err)
+	}
+	if got := web2.Def.Env.Srv.Names(); !slices.Equal(got, []string{"www"}) {
+		t.Errorf("the clone's srv = %q; want www", got)
+	}
+	if got := procNames(web2); !slices.Equal(got, []string{"sleeper sleep 60"}) {
+		t.Errorf("the clone's processes = %q; want sleeper sleep 60 restarted", got)
+	}
+	if a, b := web.Def.Env.Proc.List()[0].HostPid, web2.Def.Env.Proc.List()[0].HostPid; a == b {
+		t.Errorf("the clone's sleeper is the original's, host pid %d; want one of its own", a)
+	}
+	// The clone's components are its own.
+	if web2.Def.Env.Vars == web.Def.Env.Vars || web2.Def.Env.Proc == web.Def.Env.Proc || web2.Def.Env.Log == web.Def.Env.Log {
+		t.Errorf("the clone shares components with the original")
+	}
+
+	// Changes on either side stay there: through the bind, the tree
+	// on /, /tmp, and the environment.
+	for _, w := range []struct {
+		s    *System
+		p, d string
+	}{{web2, "/lib/index", "changed in web2"}, {web2, "/tmp/new2", "x"}, {web, "/tmp/d/f", "changed in web"}, {web, "/new", "y"}} {
+		if err := write(w.s.NS, w.p, w.d); err != nil {
+			t.Fatalf("write %s in %s: %v", w.p, w.s.Name, err)
+		}
+	}
+	web2.Def.Env.Vars.Set("site", "web2")
+	for _, tc := range []struct {
+		s       *System
+		p, want string
+	}{
+		{web, "/www/index", "hello"}, {web2, "/www/index", "changed in web2"},
+		{web2, "/tmp/d/f", "was /tmp/d/f"}, {web, "/tmp/d/f", "changed in web"},
+		{web, "/env/site", "web"}, {web2, "/env/site", "web2"},
+	} {
+		if got, err := cat(tc.s.NS, tc.p); err != nil || got != tc.want {
+			t.Errorf("cat %s in %s = %q, %v; want %q", tc.p, tc.s.Name, got, err, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		s *System
+		p string
+	}{{web, "/tmp/new2"}, {web2, "/new"}} {
+		if _, err := cat(tc.s.NS, tc.p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cat %s in %s = %v; want ErrNotExist", tc.p, tc.s.Name, err)
+		}
+	}
+
+	// Stopping the clone kills its processes and leaves the original.
+	hostPid := web2.Def.Env.Proc.List()[0].HostPid
+	if err := reg.Stop("web2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(hostPid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("kill(%d, 0) after stop = %v; want ESRCH: the process is gone", hostPid, err)
+	}
+	if _, err := reg.Get("web2"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Get(web2) after stop = %v; want ErrNotExist", err)
+	}
+	if got := procNames(web); !slices.Equal(got, []string{"sleeper sleep 60"}) {
+		t.Errorf("the original's processes after stopping the clone = %q; want its sleeper", got)
+	}
+}
+
+// write replaces the contents of the file p of nsp, making it if need be.
+func write(nsp ns.FS, p, data string) error {
+	ctx := context.Background()
+	f, err := walk(ctx, nsp, "glenda", p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return put(nsp, p, data)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Clunk()
+	if _, err := f.Open(ctx, ns.OWRITE|ns.OTRUNC); err != nil {
+		return err
+	}
+	_, err = f.Write(ctx, []byte(data), 0)
+	return err
+}
+
+// TestCloneSandbox clones into a sandbox, and a sandbox inside that one.
+func TestCloneSandbox(t *testing.T) {
+	reg, _ := webSystem(t)
+	off := rules(t, "offline", []string{"/tmp", "/lib", "/dev", "/log"}, []string{"/lib"}, []string{"null", "cons"}, "none",
+		map[string]int64{"memory": 64 << 20})
+	reg.DefineSandbox(off)
+	reg.DefineSandbox(rules(t, "wide", []string{"/"}, []string{"/tmp/d"}, []string{"null", "zero"}, "host",
+		map[string]int64{"memory": 1 << 30, "processes": 8}))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "web", "web2", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	web2, _ := reg.Get("web2")
+	if got, err := cat(web2.NS, "/lib/index"); err != nil || got != "hello" {
+		t.Errorf("cat /lib/index in the sandbox = %q, %v; want hello", got, err)
+	}
+	for _, p := range []string{"/secret/key", "/www/index", "/env/site", "/lib/../secret", "/dev/zero"} {
+		if _, err := cat(web2.NS, p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cat %s in the sandbox = %v; want ErrNotExist", p, err)
+		}
+	}
+	if err := write(web2.NS, "/lib/index", "x"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("write /lib/index in the sandbox = %v; want ErrPermission", err)
+	}
+	if err := write(web2.NS, "/tmp/d/f", "x"); err != nil {
+		t.Errorf("write /tmp/d/f in the sandbox = %v; want it written", err)
+	}
+
+	// A clone of the sandboxed clone, in a wider sandbox, gains nothing.
+	if err := reg.Clone(ctx, "web2", "web3", "wide"); err != nil {
+		t.Fatal(err)
+	}
+	web3, _ := reg.Get("web3")
+	if want := "allow /dev /lib /log /tmp\nreadonly /lib /tmp/d\ndevices null\nnetwork none\nlimit memory 64M processes 8\n"; web3.Policy.String() != want {
+		t.Errorf("the nested clone's policy =\n%s; want\n%s", web3.Policy, want)
+	}
+	for _, p := range []string{"/secret/key", "/www/index", "/env/site", "/dev/zero", "/dev/cons"} {
+		if _, err := cat(web3.NS, p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cat %s in the nested sandbox = %v; want ErrNotExist", p, err)
+		}
+	}
+	for _, p := range []string{"/lib/index", "/tmp/d/f"} {
+		if err := write(web3.NS, p, "x"); !errors.Is(err, fs.ErrPermission) {
+			t.Errorf("write %s in the nested sandbox = %v; want ErrPermission", p, err)
+		}
+	}
+	if got, err := cat(web3.NS, "/tmp/d/f"); err != nil || got != "x" {
+		t.Errorf("cat /tmp/d/f in the nested clone = %q, %v; want web2's x", got, err)
+	}
+}
+
+// hostProcs counts the host's processes whose arguments include arg.
+func hostProcs(t *testing.T, arg string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && slices.Contains(strings.Split(string(b), "\x00"), arg) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCloneFails checks that a clone that fails midway leaves nothing:
+// no system, no process.
+func TestCloneFails(t *testing.T) {
+	reg, web := webSystem(t)
+	ctx := context.Background()
+
+	// The second of two processes cannot be started again: its program
+	// is gone. The first, started again already, must go too.
+	const mark = "60.4242"
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep on the host")
+	}
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(t.TempDir(), "gone")
+	if err := os.WriteFile(gone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{{"sleep", mark}, {gone, mark}} {
+		if _, err := web.Def.Env.Proc.Start(ctx, argv, proc.StartOptions{Env: web.Def.Env.Environ()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	before := hostProcs(t, mark)
+	if before != 2 {
+		t.Fatalf("host processes with %s = %d; want the 2 started", mark, before)
+	}
+	if err := reg.Clone(ctx, "web", "web2", ""); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("Clone with a program gone = %v; want it refused", err)
+	}
+	if after := hostProcs(t, mark); after != before {
+		t.Errorf("host processes with %s: %d before the failed clone, %d after; want the restarted one killed", mark, before, after)
+	}
+
+	// A mount of a kind whose server cannot be rebuilt from the text.
+	if err := web.NS.Mount(ns.Named("pipe", ns.ReadOnly(web.NS)), "/tmp", ns.MAFTER, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Clone(ctx, "web", "web2", ""); err == nil || !strings.Contains(err.Error(), "cannot be rebuilt") {
+		t.Errorf("Clone with a pipe mounted = %v; want it refused", err)
+	}
+	for _, tc := range []struct{ src, dst, sb, want string }{
+		{"nosuch", "x", "", "system does not exist"},
+		{"web", "web", "", "exists"},
+		{"web", "x", "nosuch", "sandbox does not exist"},
+	} {
+		if err := reg.Clone(ctx, tc.src, tc.dst, tc.sb); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Clone(%s, %s, %q) = %v; want %q", tc.src, tc.dst, tc.sb, err, tc.want)
+		}
+	}
+	if got := reg.List(); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("List() after failed clones = %q; want web", got)
+	}
+	if n := hostProcs(t, mark); n != 2 {
+		t.Errorf("host processes with %s after failed clones = %d; want web's 2", mark, n)
+	}
+}
