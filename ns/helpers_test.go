@@ -111,18 +111,8 @@ func cat(fsys ns.FS, p string) (string, error) {
 	if _, err := f.Open(ctx, ns.OREAD); err != nil {
 		return "", err
 	}
-	var b []byte
-	buf := make([]byte, 512)
-	for {
-		n, err := f.Read(ctx, buf, int64(len(b)))
-		if err != nil {
-			return "", err
-		}
-		if n == 0 {
-			return string(b), nil
-		}
-		b = append(b, buf[:n]...)
-	}
+	b, err := ns.ReadAll(ctx, f)
+	return string(b), err
 }
 
 // ls returns the entries of the directory p of fsys, in order.

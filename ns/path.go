@@ -47,3 +47,19 @@ func WalkPath(ctx context.Context, f File, p string) (File, error) {
 	}
 	return cur, nil
 }
+
+// ReadAll reads the open file f from offset 0 to its end.
+func ReadAll(ctx context.Context, f File) ([]byte, error) {
+	var b []byte
+	buf := make([]byte, 8192)
+	for {
+		n, err := f.Read(ctx, buf, int64(len(b)))
+		if err != nil {
+			return b, err
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = append(b, buf[:n]...)
+	}
+}

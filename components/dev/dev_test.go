@@ -175,18 +175,6 @@ func TestConsDefault(t *testing.T) {
 	}
 }
 
-// settle waits briefly for the number of goroutines to come back to n.
-func settle(t *testing.T, n int) {
-	t.Helper()
-	for i := 0; i < 200 && runtime.NumGoroutine() > n; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > n {
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines = %d; want %d\n%s", got, n, buf[:runtime.Stack(buf, true)])
-	}
-}
-
 func TestConsole(t *testing.T) {
 	before := runtime.NumGoroutine()
 	pr, pw := io.Pipe()
@@ -239,5 +227,5 @@ func TestConsole(t *testing.T) {
 		t.Errorf("Read(cons) after the console closed = %q, %v; want end of file", r.s, r.err)
 	}
 	f.Clunk()
-	settle(t, before)
+	nstest.Settle(t, before)
 }

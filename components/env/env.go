@@ -131,18 +131,8 @@ func (e *Env) get(name string) (string, error) {
 	if _, err := f.Open(ctx, ns.OREAD); err != nil {
 		return "", err
 	}
-	var b []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := f.Read(ctx, buf, int64(len(b)))
-		if err != nil {
-			return "", err
-		}
-		if n == 0 {
-			return string(b), nil
-		}
-		b = append(b, buf[:n]...)
-	}
+	b, err := ns.ReadAll(ctx, f)
+	return string(b), err
 }
 
 // Set sets the variable name to value, making it if need be.

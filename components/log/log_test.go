@@ -257,18 +257,6 @@ func TestRollOff(t *testing.T) {
 	}
 }
 
-// settle waits briefly for the number of goroutines to come back to n.
-func settle(t *testing.T, n int) {
-	t.Helper()
-	for i := 0; i < 200 && runtime.NumGoroutine() > n; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > n {
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines = %d; want %d\n%s", got, n, buf[:runtime.Stack(buf, true)])
-	}
-}
-
 func TestStream(t *testing.T) {
 	before := runtime.NumGoroutine()
 	l := New(Clock(fixed), MaxBytes(2048))
@@ -348,7 +336,7 @@ func TestStream(t *testing.T) {
 	expect("read after falling behind", oldest+"\n", nil)
 	all.Clunk()
 	ws.Clunk()
-	settle(t, before)
+	nstest.Settle(t, before)
 }
 
 // BenchmarkAppend measures logging one 80-byte line.

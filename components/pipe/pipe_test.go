@@ -198,7 +198,7 @@ func TestScripts(t *testing.T) {
 					opens[j] = nil
 				}
 			}
-			settle(t, before)
+			nstest.Settle(t, before)
 		})
 	}
 }
@@ -208,18 +208,6 @@ func short(b []byte) string {
 		return string(b[:16]) + "..."
 	}
 	return string(b)
-}
-
-// settle waits briefly for the number of goroutines to come back to n.
-func settle(t *testing.T, n int) {
-	t.Helper()
-	for i := 0; i < 200 && runtime.NumGoroutine() > n; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > n {
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines = %d; want %d\n%s", got, n, buf[:runtime.Stack(buf, true)])
-	}
 }
 
 // TestUnblock checks that blocked reads and writes end when their context
@@ -294,7 +282,7 @@ func TestUnblock(t *testing.T) {
 			}
 		})
 	}
-	settle(t, before)
+	nstest.Settle(t, before)
 }
 
 // TestAtomic checks that concurrent writers' writes arrive whole, each in

@@ -534,18 +534,6 @@ func TestClone(t *testing.T) {
 	}
 }
 
-// settle waits briefly for the number of goroutines to come back to n.
-func settle(t *testing.T, n int) {
-	t.Helper()
-	for i := 0; i < 200 && runtime.NumGoroutine() > n; i++ {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := runtime.NumGoroutine(); got > n {
-		buf := make([]byte, 1<<16)
-		t.Errorf("goroutines = %d; want %d\n%s", got, n, buf[:runtime.Stack(buf, true)])
-	}
-}
-
 func TestStream(t *testing.T) {
 	before := runtime.NumGoroutine()
 	s := newSample()
@@ -617,7 +605,7 @@ func TestStream(t *testing.T) {
 		t.Errorf("Write after Close = %v; want %v", err, ns.ErrClosed)
 	}
 	f.Clunk()
-	settle(t, before)
+	nstest.Settle(t, before)
 }
 
 func TestWstat(t *testing.T) {
