@@ -14,9 +14,9 @@
 //	/N/wait      read: blocks until the program exits, then its exit line
 //
 // The program starts when its session is made, as a plain child of loom
-// in a process group of its own, to which signals go. Running it inside
-// the system's sandbox, with the system's namespace as its file system,
-// is the sandbox's work, not yet done: for now it sees the host.
+// in a process group of its own, to which signals go. It sees the host:
+// exec sessions do not yet go through a sandboxed system's launcher, as
+// proc's processes do.
 //
 // data is a pipe, not a file: offsets are ignored, each byte the program
 // writes is read once, by whichever reader asks first, and a read blocks
@@ -95,8 +95,8 @@ files
 
 	A session lasts while any of its files is open; closing the last
 	one kills the program and the session goes. Many sessions may run
-	at once. Programs run as plain host children for now: the sandbox,
-	not yet done, will run them inside the system's namespace.
+	at once. Programs run as plain host children and see the host,
+	even in a sandboxed system (unlike start and /proc).
 
 example
 	mount exec /n/tr tr a-z A-Z

@@ -65,8 +65,8 @@ for the new process's number. One directory per process, by that number:
   stderr   the same for its error output
   wait     read: blocks until it exits: pid utime stime realtime 'status'
 A directory stays until its wait line is read or it is removed (rm kills).
-Processes are plain host children for now: the sandbox, not yet done,
-will run them inside the system's namespace. They are killed when the
+Processes are plain host children, or, in a system in a sandbox, run
+by the kernel's sandbox in the system's namespace. They are killed when the
 system ends (the shell or server exits). Mounted anywhere, proc shows the
 system's own processes.`
 
@@ -83,6 +83,7 @@ type FS struct {
 	outSize int
 	log     io.Writer
 	ctl     *synth.Node
+	launch  Launcher // nil: plain host children
 
 	mu    sync.Mutex
 	next  int
@@ -177,7 +178,8 @@ func (fs *FS) Start(ctx context.Context, argv []string, opts StartOptions) (int,
 			fs.mu.Unlock()
 		},
 	}
-	if err := p.start(opts, fs.outSize, &fs.wg, h); err != nil {
+	p.launch = fs.launcher()
+	if err := p.start(ctx, opts, fs.outSize, &fs.wg, h); err != nil {
 		return 0, err
 	}
 	p.dir = fs.procDir(p)

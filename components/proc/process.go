@@ -46,8 +46,12 @@ type process struct {
 	stdinMu sync.Mutex // serialises writes to stdin, and its closing
 	stdin   *os.File   // nil when the caller gave stdin, or after close
 
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been reaped
+	cmd *exec.Cmd // nil when launch started it
+	// launch, when not nil, starts the process instead of os/exec, and
+	// handle is what it gave.
+	launch Launcher
+	handle Handle
+	done   chan struct{} // closed when the process has been reaped
 	// finished is closed when, after that, its output has been copied
 	// to the end: nothing of it runs in loom any more.
 	finished chan struct{}
@@ -114,10 +118,14 @@ type hooks struct {
 }
 
 // start starts the process, whose goroutines wg counts.
-func (p *process) start(opts StartOptions, ringSize int, wg *sync.WaitGroup, h hooks) error {
-	prog, err := lookPath(p.argv[0], opts.Env)
-	if err != nil {
-		return err
+func (p *process) start(ctx context.Context, opts StartOptions, ringSize int, wg *sync.WaitGroup, h hooks) error {
+	prog := p.argv[0]
+	if p.launch == nil {
+		// A launcher looks for the program in its own view.
+		var err error
+		if prog, err = lookPath(p.argv[0], opts.Env); err != nil {
+			return err
+		}
 	}
 	cmd := &exec.Cmd{Path: prog, Args: p.argv, Env: p.env, Dir: opts.Dir}
 	if cmd.Env == nil {
@@ -170,15 +178,39 @@ func (p *process) start(opts StartOptions, ringSize int, wg *sync.WaitGroup, h h
 			ring.Close()
 		})
 	}
-	if err := cmd.Start(); err != nil {
-		p.closeFiles()
-		var ee *exec.Error
-		if errors.As(err, &ee) {
-			return fmt.Errorf("%s: %v", p.argv[0], ee.Err)
-		}
+	wait := func() error {
+		err := cmd.Wait()
+		p.state = cmd.ProcessState
 		return err
 	}
-	p.cmd, p.hostPid, p.started = cmd, cmd.Process.Pid, time.Now()
+	if p.launch != nil {
+		// The launcher's own plumbing copies what is not a file; cmd
+		// only carried the streams this far.
+		hd, err := p.launch(ctx, p.argv, cmd.Env, opts.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr)
+		if err != nil {
+			p.closeFiles()
+			return fmt.Errorf("%s: %w", p.argv[0], err)
+		}
+		p.handle, p.hostPid, p.started = hd, hd.Pid(), time.Now()
+		wait = func() error {
+			err := hd.Wait()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				p.state = ee.ProcessState
+			}
+			return err
+		}
+	} else {
+		if err := cmd.Start(); err != nil {
+			p.closeFiles()
+			var ee *exec.Error
+			if errors.As(err, &ee) {
+				return fmt.Errorf("%s: %v", p.argv[0], ee.Err)
+			}
+			return err
+		}
+		p.cmd, p.hostPid, p.started = cmd, cmd.Process.Pid, time.Now()
+	}
 	p.done, p.finished = make(chan struct{}), make(chan struct{})
 	h.started()
 	var copying sync.WaitGroup
@@ -192,9 +224,8 @@ func (p *process) start(opts StartOptions, ringSize int, wg *sync.WaitGroup, h h
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := cmd.Wait()
+		err := wait()
 		p.ended = time.Now()
-		p.state = cmd.ProcessState
 		if p.state == nil {
 			p.err = err
 		}
@@ -232,6 +263,13 @@ func (p *process) exited() bool {
 func (p *process) signal(sig syscall.Signal) error {
 	if p.exited() {
 		return errExited
+	}
+	if p.handle != nil {
+		err := p.handle.Signal(sig)
+		if err == syscall.ESRCH || errors.Is(err, os.ErrProcessDone) {
+			return errExited
+		}
+		return err
 	}
 	// The group id is the process's pid, which Linux does not hand out
 	// again while the group has members; once it has none, kill fails.
@@ -306,6 +344,10 @@ func (e Exit) String() string {
 func (p *process) exit() Exit {
 	e := Exit{Pid: p.id, Realtime: p.ended.Sub(p.started)}
 	st := p.state
+	if st == nil && p.err == nil {
+		// A launcher's process that succeeded: no state to read.
+		return e
+	}
 	if st == nil {
 		e.Msg = fmt.Sprintf("%s %d: %v", p.name, p.id, p.err)
 		return e

@@ -5,8 +5,11 @@
 // A system is made as the default one is (kinds.NewDefault): its own dev,
 // env, srv, log and proc, a ramfs root and /tmp. A policy (Policy) is
 // applied to its namespace as namespace transformations (Apply): hidden
-// paths, read-only paths, granted devices. Network and limits are kept in
-// the policy for the kernel's isolation (components/sandbox) to enforce.
+// paths, read-only paths, granted devices. The host processes of a system
+// whose policy restricts anything run in a sandbox of the kernel's
+// (components/sandbox): in the system's namespace, with the host's /usr,
+// /bin, /lib and /lib64 shown read-only where the policy allows them,
+// the policy's network, and its memory and processes limits.
 package system
 
 import (
@@ -18,6 +21,7 @@ import (
 	"sync"
 
 	"loom/components/kinds"
+	"loom/components/proc"
 	"loom/components/ramfs"
 	"loom/ns"
 )
@@ -212,6 +216,13 @@ func (sys *System) apply(ctx context.Context, p Policy) error {
 		return err
 	}
 	sys.Policy, sys.NS = pol, n
+	// Host processes started from now on are held to the policy by the
+	// kernel; an unrestricted system keeps plain host children.
+	var l proc.Launcher
+	if pol.Restricts() {
+		l = launcher(n, pol)
+	}
+	sys.Def.Env.Proc.SetLauncher(l)
 	return nil
 }
 
