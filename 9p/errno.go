@@ -1,12 +1,9 @@
 package ninep
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
-	"syscall"
 
 	"github.com/hugelgupf/p9/linux"
 
@@ -17,63 +14,14 @@ import (
 // edge, where the wire has room only for a Linux errno. The two tables
 // below are that edge, one for each direction.
 
-// errnos maps the seam's errors to the errno a Linux program expects for
-// the same failure.
-var errnos = map[*ns.Error]linux.Errno{
-	ns.ErrNotExist:   linux.ENOENT,
-	ns.ErrPerm:       linux.EACCES,
-	ns.ErrExist:      linux.EEXIST,
-	ns.ErrNotDir:     linux.ENOTDIR,
-	ns.ErrIsDir:      linux.EISDIR,
-	ns.ErrNotEmpty:   linux.ENOTEMPTY,
-	ns.ErrInvalid:    linux.EINVAL,
-	ns.ErrBadOffset:  linux.EINVAL,
-	ns.ErrBadMode:    linux.EINVAL,
-	ns.ErrBadName:    linux.EINVAL,
-	ns.ErrNotOpen:    linux.EBADF,
-	ns.ErrOpen:       linux.EBUSY,
-	ns.ErrInUse:      linux.EBUSY,
-	ns.ErrCrossDev:   linux.EXDEV,
-	ns.ErrNoCreate:   linux.EPERM,
-	ns.ErrNotSupp:    linux.EOPNOTSUPP,
-	ns.ErrNameTooBig: linux.ENAMETOOLONG,
-	ns.ErrInterrupt:  linux.EINTR,
-	// A hung-up channel is an I/O error to the program: EPIPE would
-	// raise SIGPIPE in a writer that has done nothing wrong.
-	ns.ErrClosed: linux.EIO,
-}
-
-// toErrno gives the errno that stands for err on a 9P2000.L wire.
+// toErrno gives the errno that stands for err on a 9P2000.L wire (see
+// ns.Errno).
 func toErrno(err error) linux.Errno {
-	var e *ns.Error
-	if errors.As(err, &e) {
-		if n, ok := errnos[e]; ok {
-			return n
-		}
-	}
 	var le linux.Errno
 	if errors.As(err, &le) {
 		return le
 	}
-	var se syscall.Errno
-	if errors.As(err, &se) {
-		return linux.Errno(se)
-	}
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return linux.ENOENT
-	case errors.Is(err, fs.ErrPermission):
-		return linux.EACCES
-	case errors.Is(err, fs.ErrExist):
-		return linux.EEXIST
-	case errors.Is(err, fs.ErrInvalid):
-		return linux.EINVAL
-	case errors.Is(err, fs.ErrClosed):
-		return linux.EIO
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return linux.EINTR
-	}
-	return linux.EIO
+	return linux.Errno(ns.Errno(err))
 }
 
 // fromErrnos maps errnos back to the seam's errors, so that a caller of

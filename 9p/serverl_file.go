@@ -229,19 +229,9 @@ func (l *lfile) Open(flags p9.OpenFlags) (p9.QID, uint32, error) {
 }
 
 func openMode(flags p9.OpenFlags) (uint8, error) {
-	var mode uint8
-	switch flags & p9.OpenFlagsModeMask {
-	case p9.ReadOnly:
-		mode = ns.OREAD
-	case p9.WriteOnly:
-		mode = ns.OWRITE
-	case p9.ReadWrite:
-		mode = ns.ORDWR
-	default:
+	mode, err := ns.LinuxOpenMode(uint32(flags))
+	if err != nil {
 		return 0, linux.EINVAL
-	}
-	if flags&linuxOTRUNC != 0 {
-		mode |= ns.OTRUNC
 	}
 	return mode, nil
 }

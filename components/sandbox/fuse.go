@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -314,29 +313,15 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 	return 0
 }
 
-// openMode is the 9P open mode for open(2)'s flags.
-func openMode(flags uint32) uint8 {
-	var m uint8
-	switch flags & syscall.O_ACCMODE {
-	case syscall.O_WRONLY:
-		m = ns.OWRITE
-	case syscall.O_RDWR:
-		m = ns.ORDWR
-	default:
-		m = ns.OREAD
-	}
-	if flags&syscall.O_TRUNC != 0 {
-		m |= ns.OTRUNC
-	}
-	return m
-}
-
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	m, err := ns.LinuxOpenMode(flags)
+	if err != nil {
+		return nil, 0, syscall.EINVAL
+	}
 	f, err := n.walk(ctx)
 	if err != nil {
 		return nil, 0, errno(err)
 	}
-	m := openMode(flags)
 	if _, err := f.Open(ctx, m); err != nil {
 		e := errno(err)
 		if m&3 != ns.OREAD || m&ns.OTRUNC != 0 {
@@ -396,7 +381,11 @@ func (n *node) create(ctx context.Context, name string, perm ns.Perm, m uint8) (
 }
 
 func (n *node) Create(ctx context.Context, name string, flags uint32, m uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
-	f, d, e := n.create(ctx, name, ns.Perm(m&0777), openMode(flags)&^ns.OTRUNC)
+	mode, err := ns.LinuxOpenMode(flags)
+	if err != nil {
+		return nil, nil, 0, syscall.EINVAL
+	}
+	f, d, e := n.create(ctx, name, ns.Perm(m&0777), mode&^ns.OTRUNC)
 	if e != 0 {
 		return nil, nil, 0, e
 	}
@@ -558,53 +547,5 @@ func (v *view) writeErrno(ctx context.Context, f ns.File, err error) syscall.Err
 	return syscall.EACCES
 }
 
-// errnos maps the seam's errors to Linux's.
-var errnos = []struct {
-	err error
-	no  syscall.Errno
-}{
-	{ns.ErrNotExist, syscall.ENOENT},
-	{ns.ErrPerm, syscall.EACCES},
-	{ns.ErrExist, syscall.EEXIST},
-	{ns.ErrNotDir, syscall.ENOTDIR},
-	{ns.ErrIsDir, syscall.EISDIR},
-	{ns.ErrNotEmpty, syscall.ENOTEMPTY},
-	{ns.ErrNameTooBig, syscall.ENAMETOOLONG},
-	{ns.ErrBadName, syscall.EINVAL},
-	{ns.ErrBadMode, syscall.EINVAL},
-	{ns.ErrBadOffset, syscall.EINVAL},
-	{ns.ErrNoCreate, syscall.EACCES},
-	{ns.ErrNotSupp, syscall.ENOTSUP},
-	{ns.ErrCrossDev, syscall.EXDEV},
-	{ns.ErrInUse, syscall.EBUSY},
-	{ns.ErrInterrupt, syscall.EINTR},
-	{ns.ErrInvalid, syscall.EINVAL},
-	{context.Canceled, syscall.EINTR},
-	{context.DeadlineExceeded, syscall.EINTR},
-	{fs.ErrNotExist, syscall.ENOENT},
-	{fs.ErrPermission, syscall.EACCES},
-	{fs.ErrExist, syscall.EEXIST},
-}
-
-// errno is the Linux error for an error of the seam; EIO for what has
-// none. Errors that are already errnos (a host file server's) pass.
-func errno(err error) syscall.Errno {
-	if err == nil {
-		return 0
-	}
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	for _, m := range errnos {
-		if errors.Is(err, m.err) {
-			return m.no
-		}
-	}
-	// An error that crossed 9P as text is matched by its text.
-	var ne *ns.Error
-	if s := ns.ErrorString(err.Error()); errors.As(s, &ne) {
-		return errno(s)
-	}
-	return syscall.EIO
-}
+// errno is the Linux error for an error of the seam (ns.Errno).
+func errno(err error) syscall.Errno { return ns.Errno(err) }
