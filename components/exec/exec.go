@@ -399,12 +399,7 @@ func exitStatus(st *os.ProcessState) string {
 		}
 		return st.String()
 	case ws.Signaled():
-		for n, sig := range proc.Notes {
-			if sig == ws.Signal() {
-				return n
-			}
-		}
-		return unix.SignalName(ws.Signal())
+		return proc.NoteName(ws.Signal())
 	case ws.ExitStatus() != 0:
 		return "exit " + strconv.Itoa(ws.ExitStatus())
 	}

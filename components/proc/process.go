@@ -369,16 +369,16 @@ func exitStatus(st *os.ProcessState) string {
 		}
 		return st.String()
 	case ws.Signaled():
-		return noteName(ws.Signal())
+		return NoteName(ws.Signal())
 	case ws.ExitStatus() != 0:
 		return "exit " + strconv.Itoa(ws.ExitStatus())
 	}
 	return ""
 }
 
-// noteName names a signal by the note Plan 9 would post for it where
+// NoteName names a signal by the note Plan 9 would post for it where
 // there is one, and by its Linux name otherwise.
-func noteName(sig syscall.Signal) string {
+func NoteName(sig syscall.Signal) string {
 	for n, s := range Notes {
 		if s == sig {
 			return n
