@@ -441,28 +441,36 @@ func (fs *FS) dir(st *unix.Stat_t, name string) ns.Dir {
 }
 
 func (fs *FS) userName(uid uint32) string {
-	if s, ok := fs.users.Load(uid); ok {
-		return s.(string)
-	}
-	id := strconv.FormatUint(uint64(uid), 10)
-	s := id
-	if u, err := user.LookupId(id); err == nil {
-		s = u.Username
-	}
-	fs.users.Store(uid, s)
-	return s
+	return cachedName(&fs.users, uid, func(id string) (string, error) {
+		u, err := user.LookupId(id)
+		if err != nil {
+			return "", err
+		}
+		return u.Username, nil
+	})
 }
 
 func (fs *FS) groupName(gid uint32) string {
-	if s, ok := fs.groups.Load(gid); ok {
+	return cachedName(&fs.groups, gid, func(id string) (string, error) {
+		g, err := user.LookupGroupId(id)
+		if err != nil {
+			return "", err
+		}
+		return g.Name, nil
+	})
+}
+
+// cachedName gives the name lookup finds for id, or id in decimal,
+// remembering either in m: the host's user database is read once per id.
+func cachedName(m *sync.Map, id uint32, lookup func(string) (string, error)) string {
+	if s, ok := m.Load(id); ok {
 		return s.(string)
 	}
-	id := strconv.FormatUint(uint64(gid), 10)
-	s := id
-	if g, err := user.LookupGroupId(id); err == nil {
-		s = g.Name
+	s := strconv.FormatUint(uint64(id), 10)
+	if name, err := lookup(s); err == nil {
+		s = name
 	}
-	fs.groups.Store(gid, s)
+	m.Store(id, s)
 	return s
 }
 
