@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"loom/components/system"
 	"loom/lang/interp"
@@ -56,33 +55,8 @@ func (s systems) Use(ctx context.Context, name string) (interp.Namespace, error)
 
 func (s systems) List(ctx context.Context) ([]string, error) { return s.reg.List(), nil }
 
-// Command runs stop and sandboxes here, and start, ps, kill and post in
-// the system the shell is in.
+// Command runs the registry's commands (stop, sandboxes, snapshot, ...)
+// and the current system's own (start, ps, kill, post).
 func (s systems) Command(ctx context.Context, sio interp.IO, cur string, args []string) error {
-	switch args[0] {
-	case "stop":
-		if len(args) != 2 {
-			return fmt.Errorf("usage: stop system")
-		}
-		if args[1] == cur {
-			return fmt.Errorf("stop %s: the shell is in it; use another system first", args[1])
-		}
-		if err := s.reg.Stop(args[1]); err != nil {
-			return fmt.Errorf("stop: %w", err)
-		}
-		return nil
-	case "sandboxes":
-		for _, p := range s.reg.Sandboxes() {
-			rules := strings.ReplaceAll(strings.TrimSuffix(p.String(), "\n"), "\n", "\n\t")
-			if _, err := fmt.Fprintf(sio.Stdout, "sandbox %s {\n\t%s\n}\n", p.Name, rules); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	sys, err := s.reg.Get(cur)
-	if err != nil {
-		return fmt.Errorf("%s: %w", args[0], err)
-	}
-	return sys.Def.Command(ctx, sio.Stdout, args)
+	return s.reg.Command(ctx, sio.Stdout, cur, args)
 }

@@ -99,6 +99,24 @@ func init() {
 		"ps": {"ps [-a]", "List the processes of the current system, as Plan 9's ps: user, number, times,\n" +
 			"memory, state, name (-a: the command line).", "ps -a", bSystemCmd},
 		"kill": {"kill number|name ...", "Kill processes of the current system, by number or by name.", "kill httpd", bSystemCmd},
+		"snapshot": {"snapshot system [as snap]", "Record the state of a system at one moment: its components' state, its\n" +
+			"namespace, its sandbox and its host processes' definitions (not their memory).",
+			"snapshot web as before", bSystemCmd},
+		"rollback": {"rollback system to snap", "Return a system to a snapshot; its host processes are started again.",
+			"rollback web to before", bSystemCmd},
+		"pause": {"pause system", "Freeze a system's host processes and hold requests to its components.",
+			"pause web", bSystemCmd},
+		"resume": {"resume system", "Undo pause: held requests go on and processes run again.",
+			"resume web", bSystemCmd},
+		"save": {"save system[@snap] file", "Write a system, or one of its snapshots, to a host file.",
+			"save web@before /tmp/web.loomimg", bSystemCmd},
+		"load": {"load file [as new]", "Make a system from a file save wrote, on this server or another.",
+			"load /tmp/web.loomimg as web3", bSystemCmd},
+		"export": {"export system addr", "Serve a system's namespace over 9P on addr of its own.",
+			"export web tcp!127.0.0.1!5641", bSystemCmd},
+		"import": {"import addr dir [remote-path]", "Mount a remote 9P server (loom or not, either dialect) on dir; a\n" +
+			"connection that breaks is dialled again on the next use.",
+			"import tcp!10.0.0.2!5640 /n/remote", bSystemCmd},
 	}
 }
 
