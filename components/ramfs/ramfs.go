@@ -13,6 +13,12 @@
 // A file removed while some File still has it open stays readable and
 // writable through that File until it is clunked, as in Plan 9; it can no
 // longer be walked from, opened or reached by name.
+//
+// Clone copies a tree for a clone or a snapshot of a system at the cost
+// of its files' metadata, not their data: contents are kept in chunks of
+// 64 KiB that the copy and the original share until either writes one,
+// when that side copies it. Entries and Put carry a tree to and from a
+// saved snapshot; Restore puts a copy back in place.
 package ramfs
 
 import (
@@ -67,6 +73,7 @@ func New(opts ...Option) *FS {
 		mode:  ns.DMDIR | 0777,
 		mtime: now,
 		dir:   true,
+		data:  content{gen: newGen()},
 	}
 	fs.next++
 	r.atime.Store(now)
@@ -81,6 +88,9 @@ func (fs *FS) Attach(ctx context.Context, user, aname string) (ns.File, error) {
 	if user == "" {
 		user = "none"
 	}
+	// Restore may change the root.
+	fs.tree.RLock()
+	defer fs.tree.RUnlock()
 	return &file{fs: fs, n: fs.root, user: user}, nil
 }
 
@@ -97,7 +107,7 @@ type node struct {
 	vers  uint32
 	mtime uint32
 	atime atomic.Uint32 // set by readers holding only mu.RLock
-	data  []byte
+	data  content
 	excl  bool // a DMEXCL file is open
 
 	// Guarded by FS.tree.
@@ -130,7 +140,7 @@ func (n *node) stat() ns.Dir {
 		Muid:  n.muid,
 	}
 	if !n.dir {
-		d.Length = uint64(len(n.data))
+		d.Length = uint64(n.data.length)
 	}
 	return d
 }
@@ -144,22 +154,7 @@ func (n *node) touch(user string) {
 
 // setLength truncates or extends n's data, zeroing what is new. The caller
 // holds n.mu for writing.
-func (n *node) setLength(l int64) {
-	old := int64(len(n.data))
-	switch {
-	case l == 0:
-		n.data = nil // give the memory back
-	case l <= old:
-		n.data = n.data[:l]
-	case l <= int64(cap(n.data)):
-		n.data = n.data[:l]
-		clear(n.data[old:])
-	default:
-		d := make([]byte, l, min(max(l, 2*int64(cap(n.data))), maxLength))
-		copy(d, n.data)
-		n.data = d
-	}
-}
+func (n *node) setLength(l int64) { n.data.setLength(l) }
 
 // file is a File of an FS: a node seen by a user.
 type file struct {
@@ -272,10 +267,7 @@ func (f *file) Read(ctx context.Context, p []byte, off int64) (int, error) {
 	}
 	n := f.n
 	n.mu.RLock()
-	var c int
-	if off < int64(len(n.data)) {
-		c = copy(p, n.data[off:])
-	}
+	c := n.data.readAt(p, off)
 	n.mu.RUnlock()
 	// Concurrent readers would fight over the cache line if each
 	// stored; only the first read of a second does.
@@ -292,20 +284,21 @@ func (f *file) Write(ctx context.Context, p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, ns.ErrInvalid
 	}
+	// The tree lock, shared, makes Clone, which takes it whole, see
+	// each write entirely before or entirely after.
+	f.fs.tree.RLock()
+	defer f.fs.tree.RUnlock()
 	n := f.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mode&ns.DMAPPEND != 0 {
-		off = int64(len(n.data))
+		off = n.data.length
 	}
 	end := off + int64(len(p))
 	if end > maxLength || end < off {
 		return 0, ns.ErrInvalid
 	}
-	if end > int64(len(n.data)) {
-		n.setLength(end)
-	}
-	copy(n.data[off:], p)
+	n.data.writeAt(p, off)
 	n.touch(f.user)
 	return len(p), nil
 }
@@ -425,6 +418,7 @@ func (f *file) Create(ctx context.Context, name string, perm ns.Perm, mode uint8
 		mtime:  now,
 		parent: d,
 		dir:    perm.IsDir(),
+		data:   content{gen: newGen()},
 	}
 	fs.next++
 	n.atime.Store(now)
@@ -522,7 +516,7 @@ func (f *file) Wstat(ctx context.Context, d ns.Dir) error {
 	if (mtime || atime || d.Gid != "" && d.Gid != n.gid) && !owner {
 		return ns.ErrPerm
 	}
-	if d.Length != ns.NoTouch64 && d.Length != uint64(len(n.data)) {
+	if d.Length != ns.NoTouch64 && d.Length != uint64(n.data.length) {
 		switch {
 		case n.mode.IsDir():
 			return ns.ErrIsDir
@@ -562,7 +556,7 @@ func (f *file) Wstat(ctx context.Context, d ns.Dir) error {
 		n.gid = d.Gid
 		changed = true
 	}
-	if d.Length != ns.NoTouch64 && d.Length != uint64(len(n.data)) {
+	if d.Length != ns.NoTouch64 && d.Length != uint64(n.data.length) {
 		n.setLength(int64(d.Length))
 		changed, content = true, true
 	}
