@@ -92,6 +92,7 @@ type FS struct {
 	// or not, for Close to end.
 	live   map[int]*process
 	closed bool
+	paused bool // by Pause: processes are frozen as they start
 
 	wg sync.WaitGroup // the goroutines of every process
 }
@@ -199,6 +200,9 @@ func (fs *FS) Start(ctx context.Context, argv []string, opts StartOptions) (int,
 		// finds nothing to delete.
 	default:
 		fs.live[id] = p
+		if fs.paused {
+			p.freeze()
+		}
 	}
 	fs.mu.Unlock()
 	return id, nil
