@@ -126,6 +126,12 @@ users
 	kernel's permission checks for that user apply. With -ro, every
 	change is refused with "permission denied".
 
+clones and snapshots
+	A clone of a system mounts the same HOSTDIR with the same flags:
+	the host's files are shared, not copied, so a write through the
+	clone's hostfs shows in the original's. Mount it -ro, or use a
+	ramfs, for state the clone must not share.
+
 example
 	mount hostfs /n/src /home/me/src -ro
 	cat /n/src/README

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +19,6 @@ import (
 	"loom/components/env"
 	"loom/components/log"
 	"loom/components/proc"
-	"loom/components/ramfs"
 	"loom/components/srv"
 	"loom/ns"
 )
@@ -27,16 +27,24 @@ import (
 // of the standard components and the parts of the system they share. Its
 // namespace is, in namespace(6) text:
 //
-//	mount -c ramfs /
+//	mount -c ramfs.1 /
 //	mount dev /dev
 //	mount -c env /env
 //	mount -c srv /srv
 //	mount -c log /log
 //	mount proc /proc
-//	mount -c ramfs /tmp
+//	mount -c ramfs.2 /tmp
 //
 // The root is a ramfs in which directories for the mount points are made
-// first. The environment starts with PATH and HOME as loom has them (when
+// first.
+//
+// Every component of the system has a name (see Component): the kind's
+// own for the shared ones (dev, env, srv, log, proc), KIND.N for each
+// server a mount made (ramfs.1, hostfs.1, pipe.2, ...). Mounts carry
+// those names in the namespace's text, and the system keeps each one's
+// kind and arguments, so that the text, replayed with ReplayResolver
+// (and Copy for another system's components), rebuilds the namespace:
+// what clones and snapshots of a system do. The environment starts with PATH and HOME as loom has them (when
 // it does), USER, the system's user, and what the Vars option adds; host
 // processes started in the system get it.
 type Default struct {
@@ -49,7 +57,10 @@ type Default struct {
 	vars []string // the environment it starts with
 
 	mu      sync.Mutex
-	closers []io.Closer // what Resolve made or dialed
+	closers []io.Closer          // what Resolve made or dialed
+	comps   map[string]Component // the system's components by name
+	seq     map[string]int       // the last N of KIND.N given, by kind
+	bare    bool                 // build no namespace (Bare)
 }
 
 // An Option configures the default system.
@@ -65,9 +76,14 @@ func Vars(vars ...string) Option {
 	return func(d *Default) { d.vars = append(d.vars, vars...) }
 }
 
+// Bare makes the system with its own devices, environment, srv, log and
+// proc but nothing mounted: a namespace for a clone or a snapshot to
+// replay a text into (see ReplayResolver and Copy).
+func Bare() Option { return func(d *Default) { d.bare = true } }
+
 // NewDefault builds the default system for user.
 func NewDefault(user string, opts ...Option) (*Default, error) {
-	d := &Default{NS: ns.New(user), Env: Env{User: user}}
+	d := &Default{NS: ns.New(user), Env: Env{User: user}, comps: map[string]Component{}, seq: map[string]int{}}
 	for _, k := range []string{"PATH", "HOME"} {
 		if v, ok := os.LookupEnv(k); ok {
 			d.vars = append(d.vars, k+"="+v)
@@ -87,8 +103,25 @@ func NewDefault(user string, opts ...Option) (*Default, error) {
 	}
 	d.Env.Proc = proc.New(proc.Owner(user), proc.Namespace(func() ([]byte, error) { return d.NS.Text() }),
 		proc.Environ(d.Env.Environ), proc.Log(procLog))
+	for _, k := range registry {
+		if k.Shared {
+			fsys, err := k.New(nil, d.Env)
+			if err != nil {
+				d.Close()
+				return nil, err
+			}
+			d.comps[k.Name] = Component{Name: k.Name, Kind: k.Name, FS: fsys}
+		}
+	}
+	if d.bare {
+		return d, nil
+	}
 
-	if err := d.NS.Mount(ns.Named("ramfs", ramfs.New()), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
+	root, _, err := d.Resolve(context.Background(), "ramfs", nil)
+	if err == nil {
+		err = d.NS.Mount(root, "/", ns.MREPL|ns.MCREATE, "")
+	}
+	if err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -104,23 +137,25 @@ func NewDefault(user string, opts ...Option) (*Default, error) {
 		{"ramfs", "/tmp", ns.MREPL | ns.MCREATE},
 	}
 	ctx := context.Background()
-	root, err := d.NS.Attach(ctx, user, "")
+	top, err := d.NS.Attach(ctx, user, "")
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	defer root.Clunk()
+	defer top.Clunk()
 	for _, m := range mounts {
-		f, _, err := root.(ns.Creater).Create(ctx, m.dir[1:], ns.DMDIR|0o777, ns.OREAD)
+		f, _, err := top.(ns.Creater).Create(ctx, m.dir[1:], ns.DMDIR|0o777, ns.OREAD)
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("mkdir %s: %w", m.dir, err)
 		}
 		f.Clunk()
-		k, _ := Lookup(m.kind)
-		fsys, err := k.New(nil, d.Env)
+		fsys, _, err := d.Resolve(ctx, m.kind, nil)
 		if err == nil {
-			err = d.NS.Mount(ns.Named(m.kind, fsys), m.dir, m.flag, "")
+			if _, ok := fsys.(ns.Namer); !ok {
+				fsys = ns.Named(m.kind, fsys)
+			}
+			err = d.NS.Mount(fsys, m.dir, m.flag, "")
 		}
 		if err != nil {
 			d.Close()
@@ -143,16 +178,6 @@ func (d *Default) Close() error {
 	return errors.Join(errs...)
 }
 
-// shared reports whether fsys is one of the system's own components,
-// which Close closes anyway.
-func (d *Default) shared(fsys ns.FS) bool {
-	switch fsys {
-	case ns.FS(d.Env.Dev), ns.FS(d.Env.Vars), ns.FS(d.Env.Log), ns.FS(d.Env.Srv), ns.FS(d.Env.Proc):
-		return true
-	}
-	return false
-}
-
 func (d *Default) keep(c io.Closer) {
 	d.mu.Lock()
 	d.closers = append(d.closers, c)
@@ -160,21 +185,31 @@ func (d *Default) keep(c io.Closer) {
 }
 
 // Resolve gives mount its file servers, as the shell's resolver: src is a
-// kind (a new server of it, or the system's own), a 9P address (dialed),
-// or the absolute path of a file of the namespace that names a server
+// kind (the system's own server of a shared kind, or else a new
+// component, named KIND.N), the name of a component of the system
+// (ramfs.1: the same server again), a 9P address (dialed), or the
+// absolute path of a file of the namespace that names a server
 // (/srv/NAME: a server posted in the system, or the address the file
 // holds). For an address or a path, args[0], if given, names the tree to
 // attach to.
 func (d *Default) Resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
 	if k, ok := Lookup(src); ok {
+		if k.Shared {
+			fsys, err := k.New(args, d.Env)
+			return fsys, "", err
+		}
 		fsys, err := k.New(args, d.Env)
 		if err != nil {
 			return nil, "", err
 		}
-		if c, ok := fsys.(io.Closer); ok && !d.shared(fsys) {
-			d.keep(c)
+		c := d.adopt(Component{Kind: k.Name, Args: slices.Clone(args), FS: fsys})
+		return ns.Named(c.Name, c.FS), "", nil
+	}
+	if c, ok := d.Component(src); ok {
+		if len(args) > 0 {
+			return nil, "", fmt.Errorf("%s: a component of the system takes no arguments (it has those it was made with)", src)
 		}
-		return fsys, "", nil
+		return ns.Named(c.Name, c.FS), "", nil
 	}
 	if len(args) > 1 {
 		return nil, "", fmt.Errorf("%s: too many arguments; want at most the tree to attach to", src)

@@ -8,7 +8,9 @@
 // every mount (ramfs, hostfs, pipe, exec), while dev, env, log, srv and
 // proc give the system's own, as Plan 9's #c, #e, #s and #p are the
 // machine's, so that what is set, logged, posted or started in a system
-// shows wherever it is mounted.
+// shows wherever it is mounted. In a system, each server a mount makes
+// is a component named KIND.N, with its kind and arguments kept (see
+// Component), so that its namespace text says what to make again.
 package kinds
 
 import (
@@ -70,6 +72,10 @@ type Kind struct {
 	Doc string
 	// Help is the kind's package's Help: its files and their use.
 	Help string
+	// Shared says that the kind gives the system's own server, the
+	// same at every mount (dev, env, log, srv, proc), rather than a new
+	// one.
+	Shared bool
 	// New makes a file server of the kind from mount's arguments after
 	// the mount point, or says what is wrong with them.
 	New func(args []string, e Env) (ns.FS, error)
@@ -84,7 +90,7 @@ as something has the tree mounted. Mount it with -c to create files in it:
 // registry holds the kinds, sorted by name.
 var registry = []Kind{
 	{
-		Name: "dev", Synopsis: "dev",
+		Name: "dev", Synopsis: "dev", Shared: true,
 		Doc:  "the system's devices: cons, null, zero, random, time, sysname, user",
 		Help: dev.Help,
 		New: func(args []string, e Env) (ns.FS, error) {
@@ -98,7 +104,7 @@ var registry = []Kind{
 		},
 	},
 	{
-		Name: "env", Synopsis: "env",
+		Name: "env", Synopsis: "env", Shared: true,
 		Doc:  "the system's environment variables, one file each",
 		Help: env.Help,
 		New: func(args []string, e Env) (ns.FS, error) {
@@ -154,7 +160,7 @@ var registry = []Kind{
 		},
 	},
 	{
-		Name: "log", Synopsis: "log",
+		Name: "log", Synopsis: "log", Shared: true,
 		Doc:  "the system's log: every component's lines, as files and streams",
 		Help: log.Help,
 		New: func(args []string, e Env) (ns.FS, error) {
@@ -179,7 +185,7 @@ var registry = []Kind{
 		},
 	},
 	{
-		Name: "proc", Synopsis: "proc",
+		Name: "proc", Synopsis: "proc", Shared: true,
 		Doc:  "the system's processes, as Plan 9's proc(3)",
 		Help: proc.Help,
 		New: func(args []string, e Env) (ns.FS, error) {
@@ -204,7 +210,7 @@ var registry = []Kind{
 		},
 	},
 	{
-		Name: "srv", Synopsis: "srv",
+		Name: "srv", Synopsis: "srv", Shared: true,
 		Doc:  "the system's registry of posted file servers, as Plan 9's srv(3)",
 		Help: srv.Help,
 		New: func(args []string, e Env) (ns.FS, error) {

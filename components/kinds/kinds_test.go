@@ -162,7 +162,7 @@ func TestDefaultNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "mount -c ramfs /\nmount dev /dev\nmount -c env /env\nmount -c srv /srv\nmount -c log /log\nmount proc /proc\nmount -c ramfs /tmp\n"
+	want := "mount -c ramfs.1 /\nmount dev /dev\nmount -c env /env\nmount -c srv /srv\nmount -c log /log\nmount proc /proc\nmount -c ramfs.2 /tmp\n"
 	if string(text) != want {
 		t.Errorf("Text() =\n%s\nwant\n%s", text, want)
 	}
@@ -375,7 +375,7 @@ func TestCommands(t *testing.T) {
 		t.Errorf("/log/proc =\n%s\nwant the starts and exits", got)
 	}
 	// The process's ns file is the system's namespace.
-	if got, want := read(t, d.NS, "/proc/1/ns"), "mount -c ramfs /\nmount dev /dev\nmount -c env /env\nmount -c srv /srv\nmount -c log /log\nmount proc /proc\nmount -c ramfs /tmp"; got != want {
+	if got, want := read(t, d.NS, "/proc/1/ns"), "mount -c ramfs.1 /\nmount dev /dev\nmount -c env /env\nmount -c srv /srv\nmount -c log /log\nmount proc /proc\nmount -c ramfs.2 /tmp"; got != want {
 		t.Errorf("/proc/1/ns = %q; want %q", got, want)
 	}
 }

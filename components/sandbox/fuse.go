@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -168,16 +169,20 @@ func (n *node) walk(ctx context.Context, extra ...string) (ns.File, error) {
 }
 
 // walk walks from f through names, 16 at a time as 9P allows, and returns
-// a new File.
+// a new File. The first step walks from f itself, which leaves f as it
+// is: every request of the view starts here, and a clone of the root
+// first would cost two more round trips to the server.
 func walk(ctx context.Context, f ns.File, names []string) (ns.File, error) {
-	cur, err := clone(ctx, f)
-	if err != nil {
-		return nil, err
+	if len(names) == 0 {
+		return clone(ctx, f)
 	}
+	cur := f
 	for len(names) > 0 {
 		k := min(len(names), 16)
 		_, nf, err := cur.Walk(ctx, names[:k])
-		cur.Clunk()
+		if cur != f {
+			cur.Clunk()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -254,6 +259,9 @@ func (n *node) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOu
 	var err error
 	if h, ok := fh.(*handle); ok {
 		d, err = h.f.Stat(ctx)
+		if err == nil && d.Mode&ns.DMDIR == 0 {
+			h.size.Store(int64(d.Length))
+		}
 	} else {
 		var f ns.File
 		if f, err = n.walk(ctx); err == nil {
@@ -483,6 +491,9 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 type handle struct {
 	f ns.File
 	v *view
+	// size is the file's length when last stated through the handle
+	// (the kernel does so before each read), 0 when unknown.
+	size atomic.Int64
 }
 
 var (
@@ -493,9 +504,15 @@ var (
 
 // Read fills dest as far as the file goes: the kernel takes a short read
 // for the end of the file, while a 9P server may return less at a time.
+// Where the file's length is known and reached, it asks no more: that
+// read would cost a round trip to say what the length says.
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	n := 0
+	size := h.size.Load()
 	for n < len(dest) {
+		if n > 0 && size > 0 && off+int64(n) >= size {
+			break
+		}
 		m, err := h.f.Read(ctx, dest[n:], off+int64(n))
 		if err != nil {
 			if n > 0 {

@@ -158,10 +158,10 @@ func TestSandboxProcessLimit(t *testing.T) {
 	nsp, _ := testRoot(t)
 	script := `i=0; while [ $i -lt 50 ]; do sleep 30 & i=$((i+1)); echo started $i; done`
 	out, p, _ := run(t, nsp, NoNetwork, Limits{Processes: 30}, script)
-	if p.Limits() == "none" {
-		t.Fatalf("Limits() = none; want cgroup or rlimit")
+	if !strings.Contains(p.Limits(), "processes 30 ") {
+		t.Fatalf("Limits() = %q; want a line for processes 30", p.Limits())
 	}
-	for _, cg := range p.cgroups {
+	for _, cg := range p.box.cg.made {
 		if _, err := os.Stat(cg); err == nil {
 			t.Errorf("cgroup %s left behind after Wait", cg)
 		}
@@ -200,8 +200,8 @@ func TestSandboxProcessRlimit(t *testing.T) {
 		return
 	}
 	out, p, _ := run(t, nsp, NoNetwork, Limits{Processes: 30}, script)
-	if p.Limits() != "rlimit" {
-		t.Fatalf("Limits() = %q with no writable cgroup; want rlimit", p.Limits())
+	if !strings.Contains(p.Limits(), "processes 30 rlimit RLIMIT_NPROC") {
+		t.Fatalf("Limits() = %q with no writable cgroup; want processes held by RLIMIT_NPROC", p.Limits())
 	}
 	if strings.Contains(out, "started 50\n") {
 		t.Errorf("with RLIMIT_NPROC 30 a fork bomb of 50 ran to the end:\n%s", out)

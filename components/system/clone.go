@@ -4,29 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"loom/components/env"
 	"loom/components/kinds"
 	"loom/components/proc"
-	"loom/components/ramfs"
 	"loom/ns"
 )
 
 // Clone makes the system dst a copy of src, inside the sandbox sandbox
 // when it is not "", in one step:
 //
-//   - new components of dst's own, holding copies of src's state: each
-//     ramfs tree (a deep copy), the environment, the log's lines, and the
-//     srv entries (the posted servers themselves are shared);
+//   - new components of dst's own, holding copies of src's state: the
+//     environment, the log's lines, the srv entries (the posted servers
+//     themselves are shared), and, for each component src's namespace
+//     mounts, one made again by kinds.Default.Copy: a ramfs tree
+//     copied, a hostfs of the same host directory (whose files are
+//     shared, not copied), a new pipe, the same program wrapped again;
 //   - a namespace built by replaying src's namespace text over them, so
 //     that each mount names dst's copy where src's names its original;
 //   - the sandbox, nested in the one src is in (Intersect), applied to
-//     that namespace (Apply);
+//     that namespace (Apply); the bytes src has written count against
+//     dst's write limit too;
 //   - src's running host processes started again in dst, with the same
 //     arguments and names, in dst's environment.
 //
-// src is only read. If any step fails, what was made of dst is closed
+// src is only read, at one moment: changes through its namespace wait
+// while its state is copied. If any step fails, what was made of dst is closed
 // and dst does not exist.
 func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err error) {
 	from, err := s.Get(src)
@@ -44,6 +49,17 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 		}
 		pol = Intersect(pol, p)
 	}
+	// src's state is read at one moment: changes to it wait until its
+	// components are copied, and its processes run on.
+	unlock, err := from.Quiesce(ctx)
+	if err != nil {
+		return fmt.Errorf("clone %s: %w", src, err)
+	}
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
 	text, err := from.Def.NS.Text()
 	if err != nil {
 		return fmt.Errorf("clone %s: %w", src, err)
@@ -52,7 +68,7 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 	if err != nil {
 		return fmt.Errorf("clone %s: %w", src, err)
 	}
-	d, err := kinds.NewDefault(s.user, s.opts...)
+	d, err := kinds.NewDefault(s.user, append(slices.Clone(s.opts), kinds.Bare())...)
 	if err != nil {
 		return err
 	}
@@ -71,18 +87,17 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 	if err := from.Def.Env.Srv.CopyTo(d.Env.Srv); err != nil {
 		return err
 	}
-	sys := &System{Name: dst, Def: d, Policy: Unrestricted(), trees: map[string]*ramfs.FS{}}
-	from.mu.Lock()
-	for tn, t := range from.trees {
-		sys.trees[tn] = t.Clone()
-	}
-	sys.ntree = from.ntree
-	from.mu.Unlock()
-	n := ns.New(s.user)
-	if err := ns.Replay(n, cmds, sys.replayResolver(ctx)); err != nil {
+	sys := &System{Name: dst, Def: d, Policy: Unrestricted(), NS: d.NS}
+	if err := ns.Replay(d.NS, cmds, d.ReplayResolver(ctx, from.Def.Components())); err != nil {
 		return err
 	}
-	d.NS, sys.NS = n, n
+	sys.budget().add(from.budget().spent())
+	unlock()
+	unlock = nil
+	// The gate replays the namespace, which a sandbox's view must come
+	// after: its read-only mounts are on the files of the namespace as
+	// the view is made. add would install it too, too late.
+	sys.installGate()
 	if err := sys.apply(ctx, pol); err != nil {
 		return err
 	}

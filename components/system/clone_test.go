@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"loom/components/kinds"
 	"loom/components/proc"
 	"loom/ns"
 )
@@ -304,5 +305,139 @@ func TestCloneFails(t *testing.T) {
 	}
 	if n := hostProcs(t, mark); n != 2 {
 		t.Errorf("host processes with %s after failed clones = %d; want web's 2", mark, n)
+	}
+}
+
+// TestCloneDefault clones a system built before the registry, as the
+// shell's default one is (Systems.Add), with a mount of each kind that
+// makes a server: hostfs, pipe, exec and ramfs. The clone replays the
+// same namespace text over servers of its own.
+func TestCloneDefault(t *testing.T) {
+	ctx := context.Background()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	d, err := kinds.NewDefault("glenda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := reg.Add("loom", d)
+	if err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "motd"), []byte("from the host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		dir, kind string
+		args      []string
+	}{
+		{"/n/host", "hostfs", []string{host, "-ro"}},
+		{"/n/pipe", "pipe", nil},
+		{"/n/upper", "exec", []string{"tr", "a-z", "A-Z"}},
+		{"/n/scratch", "ramfs", nil},
+	} {
+		if err := put(sys.NS, "/n/", ""); err != nil && !errors.Is(err, fs.ErrExist) {
+			t.Fatal(err)
+		}
+		if err := put(sys.NS, m.dir+"/", ""); err != nil {
+			t.Fatal(err)
+		}
+		fsys, aname, err := sys.Resolve(ctx, m.kind, m.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sys.NS.Mount(fsys, m.dir, ns.MREPL|ns.MCREATE, aname); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/n/scratch/a", "/tmp/b", "/c"} {
+		if err := put(sys.NS, p, "was "+p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := reg.Clone(ctx, "loom", "copy", ""); err != nil {
+		t.Fatal(err)
+	}
+	cp, _ := reg.Get("copy")
+	want, _ := sys.NS.Text()
+	if got, _ := cp.NS.Text(); string(got) != string(want) {
+		t.Errorf("the clone's namespace =\n%s\nwant the original's\n%s", got, want)
+	}
+	for _, line := range []string{"mount -c ramfs.1 /\n", "mount -c hostfs.1 /n/host\n", "mount -c pipe.1 /n/pipe\n", "mount -c exec.1 /n/upper\n", "mount -c ramfs.3 /n/scratch\n"} {
+		if !strings.Contains(string(want), line) {
+			t.Errorf("the namespace text lacks %q:\n%s", line, want)
+		}
+	}
+	for _, tc := range []struct{ p, want string }{
+		{"/n/scratch/a", "was /n/scratch/a"}, {"/tmp/b", "was /tmp/b"}, {"/c", "was /c"}, {"/n/host/motd", "from the host"},
+	} {
+		if got, err := cat(cp.NS, tc.p); err != nil || got != tc.want {
+			t.Errorf("cat %s in the clone = %q, %v; want %q", tc.p, got, err, tc.want)
+		}
+	}
+	if err := put(cp.NS, "/n/host/x", "x"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("create in the clone's read-only hostfs = %v; want ErrPermission", err)
+	}
+	// The pipe is the clone's own: what the clone writes to data the
+	// original's data1 does not hold.
+	if err := write(cp.NS, "/n/pipe/data", "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cat(cp.NS, "/n/pipe/data1"); err != nil || got != "ping\n" {
+		t.Errorf("the clone's pipe data1 = %q, %v; want ping", got, err)
+	}
+	for _, name := range []string{"pipe.1", "exec.1", "hostfs.1", "ramfs.3"} {
+		a, _ := sys.Def.Component(name)
+		b, ok := cp.Def.Component(name)
+		if !ok || a.FS == b.FS || a.Kind != b.Kind || !slices.Equal(a.Args, b.Args) {
+			t.Errorf("the clone's %s = %+v; want a new %s %q", name, b, a.Kind, a.Args)
+		}
+	}
+	if err := write(cp.NS, "/n/scratch/a", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat(sys.NS, "/n/scratch/a"); got != "was /n/scratch/a" {
+		t.Errorf("the original's /n/scratch/a = %q after the clone wrote; want it unchanged", got)
+	}
+}
+
+// TestResolveSandboxed: a sandboxed system mounts nothing that would
+// leave its sandbox; the same mounts work outside any.
+func TestResolveSandboxed(t *testing.T) {
+	reg, _ := webSystem(t)
+	reg.DefineSandbox(rules(t, "loop", []string{"/tmp"}, nil, nil, "loopback", nil))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "web", "jailed", "loop"); err != nil {
+		t.Fatal(err)
+	}
+	web, _ := reg.Get("web")
+	jailed, _ := reg.Get("jailed")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		src  string
+		args []string
+		ok   bool // in the sandbox
+	}{
+		{"hostfs", []string{dir}, false},
+		{"exec", []string{"cat"}, false},
+		{"tcp!127.0.0.1!1", nil, false},
+		{"ramfs", nil, true},
+		{"pipe", nil, true},
+	} {
+		_, _, err := jailed.Resolve(ctx, tc.src, tc.args)
+		if tc.ok && err != nil {
+			t.Errorf("Resolve(%s) in a sandbox = %v; want a server", tc.src, err)
+		}
+		if !tc.ok && (!errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "loop")) {
+			t.Errorf("Resolve(%s) in a sandbox = %v; want permission denied, naming the sandbox", tc.src, err)
+		}
+		if strings.Contains(tc.src, "!") {
+			continue // nothing listens there
+		}
+		if _, _, err := web.Resolve(ctx, tc.src, tc.args); err != nil {
+			t.Errorf("Resolve(%s) outside a sandbox = %v; want a server", tc.src, err)
+		}
 	}
 }

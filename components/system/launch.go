@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
-	"strings"
+	"sync"
 	"syscall"
 
-	"loom/components/hostfs"
 	"loom/components/proc"
-	"loom/components/ramfs"
 	"loom/components/sandbox"
 	"loom/ns"
 )
@@ -29,34 +25,131 @@ func (p Policy) Restricts() bool {
 }
 
 // hostDirs are the host's directories a sandboxed program needs to run
-// at all: its binaries, libraries and dynamic loader. The sandbox's view
-// shows each read-only, where the policy allows the path and the
-// system's namespace has nothing there of its own.
+// at all: its binaries, libraries and dynamic loader. The box shows each
+// read-only, where the policy allows the path and the system's
+// namespace has nothing there of its own.
 var hostDirs = []string{"/usr", "/bin", "/lib", "/lib64"}
 
-// launcher returns the proc launcher of a system in the sandbox pol, whose
-// namespace is sysNS: each process starts with sandbox.Start in sysNS, plus the
-// host's programs (hostDirs), with the policy's network and its memory
-// and processes limits. The other limits (write, cpu) are not enforced.
-func launcher(sysNS *ns.Namespace, pol Policy) proc.Launcher {
-	return func(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) (proc.Handle, error) {
-		user := sysNS.User()
-		root, err := sandboxView(ctx, sysNS, user, pol)
-		if err != nil {
-			return nil, err
-		}
-		cfg := sandbox.Config{
-			Root: root, User: user, Argv: argv, Env: env, Dir: dir,
-			Network: sandboxNetwork(pol.Network),
-			Limits:  sandbox.Limits{Memory: pol.Limits["memory"], Processes: int(pol.Limits["processes"])},
-			Stdin:   stdin, Stdout: stdout, Stderr: stderr,
-		}
-		p, err := sandbox.Start(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return handle{p}, nil
+// boxes are the kernel sandboxes of a system: one per policy it has been
+// put in, made when its first process starts there. Processes of one
+// box share its pid namespace, network, /proc and cgroups.
+type boxes struct {
+	mu     sync.Mutex
+	all    []*sysBox
+	closed bool
+}
+
+// sysBox is a box made on demand for a namespace and a policy.
+type sysBox struct {
+	sysNS *ns.Namespace
+	pol   Policy
+	owner *boxes
+
+	mu  sync.Mutex
+	box *sandbox.Box
+}
+
+// launcher returns the proc launcher of a system in the sandbox pol,
+// whose namespace is sysNS: every process starts in one box, made on
+// the first start, with sysNS and the host's programs (hostDirs) as its
+// file system, the policy's network and its memory, processes and cpu
+// limits. The write limit is not the box's: the namespace counts it.
+func (bs *boxes) launcher(sysNS *ns.Namespace, pol Policy) proc.Launcher {
+	sb := &sysBox{sysNS: sysNS, pol: pol, owner: bs}
+	bs.mu.Lock()
+	bs.all = append(bs.all, sb)
+	bs.mu.Unlock()
+	return sb.launch
+}
+
+func (sb *sysBox) launch(ctx context.Context, argv, env []string, dir string, stdin io.Reader, stdout, stderr io.Writer) (proc.Handle, error) {
+	b, err := sb.get(ctx)
+	if err != nil {
+		return nil, err
 	}
+	p, err := b.Start(argv, env, dir, stdin, stdout, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return handle{p}, nil
+}
+
+// get returns the box, made now if there is none or its init has gone.
+func (sb *sysBox) get(ctx context.Context) (*sandbox.Box, error) {
+	sb.owner.mu.Lock()
+	closed := sb.owner.closed
+	sb.owner.mu.Unlock()
+	if closed {
+		return nil, errors.New("sandbox: system closed")
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.box != nil {
+		select {
+		case <-sb.box.Done():
+			sb.box.Close()
+			sb.box = nil
+		default:
+			return sb.box, nil
+		}
+	}
+	user := sb.sysNS.User()
+	b, err := sandbox.New(sandbox.BoxConfig{
+		Root: sb.sysNS, User: user,
+		HostDirs: sandboxHostDirs(ctx, sb.sysNS, user, sb.pol),
+		Network:  sandboxNetwork(sb.pol.Network),
+		Limits: sandbox.Limits{
+			Memory:    sb.pol.Limits["memory"],
+			Processes: int(sb.pol.Limits["processes"]),
+			CPU:       int(sb.pol.Limits["cpu"]),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	sb.box = b
+	return b, nil
+}
+
+// close closes the box, killing what runs in it.
+func (sb *sysBox) close() error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.box == nil {
+		return nil
+	}
+	err := sb.box.Close()
+	sb.box = nil
+	return err
+}
+
+// close closes every box; none is made afterwards.
+func (bs *boxes) close() error {
+	bs.mu.Lock()
+	bs.closed = true
+	all := bs.all
+	bs.all = nil
+	bs.mu.Unlock()
+	var errs []error
+	for _, sb := range all {
+		errs = append(errs, sb.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Box returns the kernel sandbox the system's host processes run in,
+// nil when none has been made: the system is not sandboxed, or has
+// started no process since it was.
+func (s *System) Box() *sandbox.Box {
+	s.boxes.mu.Lock()
+	defer s.boxes.mu.Unlock()
+	if len(s.boxes.all) == 0 {
+		return nil
+	}
+	sb := s.boxes.all[len(s.boxes.all)-1]
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.box
 }
 
 // sandboxNetwork gives the sandbox's network for a policy's.
@@ -73,26 +166,42 @@ func sandboxNetwork(n Network) sandbox.Network {
 // handle is a sandboxed process as proc sees it.
 type handle struct{ p *sandbox.Process }
 
-func (h handle) Pid() int    { return h.p.Pid() }
-func (h handle) Wait() error { return h.p.Wait() }
+var (
+	_ proc.Handle  = handle{}
+	_ proc.Freezer = handle{}
+)
 
-// Signal kills the sandbox for SIGKILL. Any other signal goes to the
-// sandbox's init, which is all a process outside the pid namespace can
-// reach: it does not pass it on to the program.
-func (h handle) Signal(sig syscall.Signal) error {
-	if sig == syscall.SIGKILL {
-		return h.p.Kill()
+func (h handle) Pid() int { return h.p.Pid() }
+
+// Wait gives a failure as proc's exit messages say it: "exit N", or the
+// note of the signal that killed the process.
+func (h handle) Wait() error {
+	err := h.p.Wait()
+	var ee *sandbox.ExitError
+	if errors.As(err, &ee) {
+		if ee.Status.Signaled() {
+			return errors.New(proc.NoteName(ee.Status.Signal()))
+		}
+		return fmt.Errorf("exit %d", ee.Status.ExitStatus())
 	}
-	return syscall.Kill(h.p.Pid(), sig)
+	return err
 }
 
-// sandboxView is what a sandboxed program sees as /: the system's
-// namespace, with the host's directories (hostDirs) that it lacks and the
-// policy allows mounted read-only after it. Debian's merged /usr makes
-// /bin, /lib and /lib64 symbolic links into /usr, which a loom file
-// server does not follow, so those are binds of /usr's directories, and
-// each link in /lib64 (the dynamic loader) a bind of the file it names.
-func sandboxView(ctx context.Context, sysNS *ns.Namespace, user string, pol Policy) (ns.FS, error) {
+// Signal sends sig to the process (and its group) itself, from here:
+// not to the box's init.
+func (h handle) Signal(sig syscall.Signal) error { return h.p.Signal(sig) }
+
+// Freeze freezes the process's box: every process of the system's
+// sandbox stops with it.
+func (h handle) Freeze() error { return h.p.Box().Freeze() }
+
+// Thaw thaws the process's box.
+func (h handle) Thaw() error { return h.p.Box().Thaw() }
+
+// sandboxHostDirs are the host directories (hostDirs) a box of the
+// policy pol shows: those the policy allows, the host has, and the
+// system's namespace lacks.
+func sandboxHostDirs(ctx context.Context, sysNS *ns.Namespace, user string, pol Policy) []string {
 	allow := cleanPaths(pol.Allow)
 	var want []string
 	for _, d := range hostDirs {
@@ -108,114 +217,5 @@ func sandboxView(ctx context.Context, sysNS *ns.Namespace, user string, pol Poli
 		}
 		want = append(want, d)
 	}
-	v := ns.New(user)
-	if err := v.Mount(sysNS, "/", ns.MREPL|ns.MCREATE, ""); err != nil {
-		return nil, err
-	}
-	if len(want) == 0 {
-		return v, nil
-	}
-	top := ramfs.New(ramfs.Owner(user))
-	for _, d := range want {
-		if err := mkdirAll(ctx, top, user, d); err != nil {
-			return nil, err
-		}
-	}
-	if err := v.Mount(ns.Named("ramfs", top), "/", ns.MAFTER, ""); err != nil {
-		return nil, err
-	}
-	usrDone := false
-	for _, d := range want {
-		real, err := filepath.EvalSymlinks(d)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case real == d:
-			h, err := hostfs.New(d, hostfs.ReadOnly())
-			if err != nil {
-				return nil, err
-			}
-			if err := v.Mount(ns.Named("hostfs", h), d, ns.MREPL, ""); err != nil {
-				return nil, fmt.Errorf("sandbox view %s: %w", d, err)
-			}
-			usrDone = usrDone || d == "/usr"
-		case usrDone && strings.HasPrefix(real, "/usr/"):
-			if err := v.Bind(real, d, ns.MREPL); err != nil {
-				return nil, fmt.Errorf("sandbox view %s: %w", d, err)
-			}
-		default:
-			// A link to elsewhere, or into a /usr not shown.
-			continue
-		}
-		if err := bindLinks(ctx, v, top, user, d, usrDone); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
-}
-
-// bindLinks binds, over each symbolic link directly in the host's
-// directory d, the file it names when that is in /usr and /usr is shown:
-// placeholders for them are made in top, which is mounted after d.
-func bindLinks(ctx context.Context, v *ns.Namespace, top *ramfs.FS, user, d string, usr bool) error {
-	if !usr || d == "/usr" {
-		return nil
-	}
-	ents, err := os.ReadDir(d)
-	if err != nil {
-		return nil
-	}
-	var links []string
-	for _, e := range ents {
-		if e.Type()&os.ModeSymlink == 0 {
-			continue
-		}
-		real, err := filepath.EvalSymlinks(path.Join(d, e.Name()))
-		if err != nil || !strings.HasPrefix(real, "/usr/") {
-			continue
-		}
-		links = append(links, e.Name(), real)
-	}
-	if len(links) == 0 {
-		return nil
-	}
-	// The links' names are absent from the hostfs (links are not
-	// served): a union of d with a directory of placeholders gives
-	// them names to bind over.
-	dirp := "/links" + strings.ReplaceAll(d, "/", "_")
-	if err := mkdirAll(ctx, top, user, dirp); err != nil {
-		return err
-	}
-	for i := 0; i < len(links); i += 2 {
-		if err := createFile(ctx, top, user, dirp, links[i]); err != nil {
-			return err
-		}
-	}
-	if err := v.Mount(ns.Named("ramfs", sub{top, dirp}), d, ns.MAFTER, ""); err != nil {
-		return err
-	}
-	var errs []error
-	for i := 0; i < len(links); i += 2 {
-		errs = append(errs, v.Bind(links[i+1], path.Join(d, links[i]), ns.MREPL))
-	}
-	return errors.Join(errs...)
-}
-
-// createFile makes the empty file name in the directory dir of fsys.
-func createFile(ctx context.Context, fsys ns.FS, user, dir, name string) error {
-	d, err := walk(ctx, fsys, user, dir)
-	if err != nil {
-		return err
-	}
-	defer d.Clunk()
-	c, ok := d.(ns.Creater)
-	if !ok {
-		return ns.ErrPerm
-	}
-	f, _, err := c.Create(ctx, name, 0o555, ns.OREAD)
-	if err != nil {
-		return err
-	}
-	return f.Clunk()
+	return want
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"loom/components/proc"
@@ -15,7 +17,7 @@ import (
 	"loom/ns"
 )
 
-// TestMain lets the test binary be a sandbox's init: sandbox.Start runs
+// TestMain lets the test binary be a box's init and spawner: sandbox.New runs
 // the current binary again for that.
 func TestMain(m *testing.M) {
 	sandbox.Init()
@@ -142,5 +144,97 @@ func TestCloneSandboxIsolates(t *testing.T) {
 	// The original, on the host, runs on.
 	if in := src.Def.Env.Proc.List(); len(in) != 1 || in[0].State == "Moribund" {
 		t.Errorf("the original's processes = %v; want its script running", in)
+	}
+}
+
+// TestSandboxedSystemShares starts two processes in one sandboxed
+// system: they share one box (pid namespace, /proc), pausing the system
+// freezes it, and stopping the system leaves no process and no cgroup.
+func TestSandboxedSystemShares(t *testing.T) {
+	for _, p := range []string{"/bin/dash", "/usr/bin/sleep", "/dev/fuse"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
+		}
+	}
+	ctx := context.Background()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	sys, err := reg.New("boxed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.apply(ctx, rules(t, "jail", []string{"/log", "/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "loopback", nil)); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=/bin"}
+	pr := sys.Def.Env.Proc
+	first, err := pr.Start(ctx, []string{"sleep", "60"}, proc.StartOptions{Env: env})
+	if err != nil {
+		if strings.Contains(err.Error(), "sandbox:") {
+			t.Skipf("the kernel refuses the sandbox: %v", err)
+		}
+		t.Fatal(err)
+	}
+	second, err := pr.Start(ctx, []string{"dash", "-c", "for d in /proc/[0-9]*; do cat $d/comm; done"}, proc.StartOptions{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pr.Wait(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	out, err := readAll(pr, strconv.Itoa(second)+"/stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "sleep\n") {
+		t.Errorf("the second process's /proc does not hold the first (sleep):\n%s", out)
+	}
+	box := sys.Box()
+	if box == nil {
+		t.Fatal("Box() = nil after two starts; want the system's box")
+	}
+	var hostPid int
+	for _, in := range pr.List() {
+		if in.Pid == first {
+			hostPid = in.HostPid
+		}
+	}
+	nsOf := func(pid int) string {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		return l
+	}
+	if a, b := nsOf(hostPid), nsOf(box.Pid()); a == "" || a != b {
+		t.Errorf("pid namespace of sleep (host pid %d) = %q, of the box's init %q; want one", hostPid, a, b)
+	}
+
+	freezer := fmt.Sprintf("/sys/fs/cgroup/freezer/loom-%d/freezer.state", box.Pid())
+	_, ferr := os.Stat(freezer)
+	if err := pr.Pause(); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if ferr == nil {
+		if st, _ := os.ReadFile(freezer); strings.TrimSpace(string(st)) != "FROZEN" {
+			t.Errorf("%s after Pause = %q; want FROZEN", freezer, st)
+		}
+	}
+	if err := pr.Resume(); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if ferr == nil {
+		if st, _ := os.ReadFile(freezer); strings.TrimSpace(string(st)) != "THAWED" {
+			t.Errorf("%s after Resume = %q; want THAWED", freezer, st)
+		}
+	}
+
+	if err := reg.Stop("boxed"); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for _, pid := range []int{hostPid, box.Pid()} {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("kill(%d, 0) after Stop = %v; want ESRCH", pid, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(freezer)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the box's freezer cgroup after Stop: %v; want it gone", err)
 	}
 }

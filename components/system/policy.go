@@ -53,16 +53,17 @@ const AllDevices = "*"
 // A Policy is what a sandbox grants a system. Every field grants rights,
 // so that Intersect can take the lesser of each; Unrestricted grants all.
 //
-// The namespace rules (Allow, ReadOnly, Devices) are enforced by Apply.
-// Network and Limits are kept and shown here; the kernel enforces them
-// for host processes (components/sandbox), not this package.
+// The namespace rules (Allow, ReadOnly, Devices) and the write limit
+// are enforced by Apply. Network and the other limits are kept and shown
+// here; the kernel enforces them for host processes
+// (components/sandbox), not this package.
 type Policy struct {
 	Name     string
 	Allow    []string         // visible paths, clean and absolute; "/" shows all
 	ReadOnly []string         // paths that refuse every change
 	Devices  []string         // names granted in /dev; [AllDevices] grants all
 	Network  Network          // the network granted
-	Limits   map[string]int64 // memory, write (bytes), processes, cpu (seconds); absent is unlimited
+	Limits   map[string]int64 // memory, write (bytes), processes, cpu (a share, in percent of the normal one); absent is unlimited
 }
 
 // Unrestricted returns the policy that grants everything: what a system
@@ -241,11 +242,20 @@ func uniq(ss []string) []string {
 //     is absent (ns.Hide): walks, ".." included, and directory reads do not
 //     reach it, and it cannot be created;
 //   - /dev shows only the granted devices;
-//   - a read-only path refuses create, write, remove and wstat (ns.ReadOnly).
+//   - a read-only path refuses create, write, remove and wstat (ns.ReadOnly);
+//   - with a write limit, the bytes written through the namespace, to
+//     any file, are counted together, and a write that would take the
+//     count past the limit fails whole with ErrWriteLimit.
 //
 // The hidden names are computed from the directories on the way to the
 // allowed paths as they are when Apply runs.
 func Apply(ctx context.Context, nsp *ns.Namespace, p Policy) (*ns.Namespace, error) {
+	return apply(ctx, nsp, p, &budget{})
+}
+
+// apply is Apply counting writes in b, the budget of the system whose
+// namespace nsp is, which outlives one policy.
+func apply(ctx context.Context, nsp *ns.Namespace, p Policy, b *budget) (*ns.Namespace, error) {
 	user := nsp.User()
 	allow := cleanPaths(p.Allow)
 	hidden, err := hiddenNames(ctx, nsp, allow)
@@ -268,6 +278,10 @@ func Apply(ctx context.Context, nsp *ns.Namespace, p Policy) (*ns.Namespace, err
 		}
 	}
 	view := ns.Hide(nsp, hidden...)
+	if w, ok := p.Limits["write"]; ok {
+		b.setLimit(w)
+		view = limited(view, b)
+	}
 	out := ns.New(user)
 	if err := out.Mount(ns.Named("sandbox", view), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
 		return nil, err
@@ -387,7 +401,7 @@ func (s sub) Attach(ctx context.Context, user, aname string) (ns.File, error) {
 }
 
 // limitText writes a limit as the language reads it: sizes in K, M or G
-// when they divide, cpu in seconds.
+// when they divide, cpu as a percentage.
 func limitText(kind string, v int64) string {
 	switch kind {
 	case "memory", "write":
@@ -400,7 +414,7 @@ func limitText(kind string, v int64) string {
 			}
 		}
 	case "cpu":
-		return fmt.Sprint(v) + "s"
+		return fmt.Sprint(v) + "%"
 	}
 	return fmt.Sprint(v)
 }

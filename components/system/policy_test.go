@@ -3,6 +3,7 @@ package system
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -314,5 +315,137 @@ func TestApplyReadOnly(t *testing.T) {
 	}
 	if err := put(v, "/tmp/b", "b"); err != nil {
 		t.Errorf("create /tmp/b beside the read-only /tmp/d = %v; want it made", err)
+	}
+}
+
+// appendTo writes data at the end of the file p of nsp, making it if need
+// be, in one write.
+func appendTo(nsp ns.FS, p, data string) error {
+	ctx := context.Background()
+	f, err := walk(ctx, nsp, "glenda", p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return put(nsp, p, data)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Clunk()
+	if _, err := f.Open(ctx, ns.OWRITE); err != nil {
+		return err
+	}
+	d, err := f.Stat(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(ctx, []byte(data), int64(d.Length))
+	return err
+}
+
+// TestWriteLimit: the bytes written through a sandboxed namespace, to any
+// of its files, count against one limit; a write that does not fit is
+// refused whole with a Plan 9 style error and leaves nothing behind; the
+// smaller of nested limits holds, and the count outlives a nesting.
+func TestWriteLimit(t *testing.T) {
+	type op struct {
+		path string
+		size int   // bytes appended in one write
+		grow int64 // when not 0, a wstat to this length instead
+		ok   bool
+	}
+	tests := []struct {
+		name   string
+		limits []int64 // the limits of the sandboxes, nested in order
+		ops    []op
+		spent  int64
+	}{
+		{"under", []int64{100}, []op{{"/tmp/w", 60, 0, true}, {"/tmp/w", 40, 0, true}}, 100},
+		{"over refused whole", []int64{100}, []op{{"/tmp/w", 60, 0, true}, {"/tmp/w", 41, 0, false}, {"/tmp/w", 40, 0, true}}, 100},
+		{"across files", []int64{100}, []op{{"/tmp/w", 50, 0, true}, {"/b", 50, 0, true}, {"/tmp/c", 1, 0, false}}, 100},
+		{"one write too big", []int64{10}, []op{{"/tmp/w", 11, 0, false}, {"/tmp/w", 10, 0, true}}, 10},
+		{"wstat lengthening counts", []int64{100}, []op{{"/tmp/w", 10, 0, true}, {"/tmp/w", 0, 200, false}, {"/tmp/w", 0, 100, true}, {"/tmp/w", 1, 0, false}}, 100},
+		{"wstat shortening is free", []int64{20}, []op{{"/tmp/w", 20, 0, true}, {"/tmp/w", 0, 1, true}, {"/tmp/w", 1, 0, false}}, 20},
+		{"nested takes the smaller", []int64{1 << 20, 50}, []op{{"/tmp/w", 50, 0, true}, {"/tmp/w", 1, 0, false}}, 50},
+		{"nested wider gains nothing", []int64{50, 1 << 20}, []op{{"/tmp/w", 50, 0, true}, {"/tmp/w", 1, 0, false}}, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := sys(t)
+			for i, l := range tt.limits {
+				p := rules(t, fmt.Sprint("w", i), nil, nil, nil, "", map[string]int64{"write": l})
+				if err := s.apply(context.Background(), p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, o := range tt.ops {
+				before, _ := cat(s.NS, o.path)
+				var err error
+				if o.grow != 0 {
+					err = truncate(s.NS, o.path, o.grow)
+				} else {
+					err = appendTo(s.NS, o.path, strings.Repeat("x", o.size))
+				}
+				if o.ok && err != nil {
+					t.Errorf("op %d (%+v) = %v; want it done", i, o, err)
+				}
+				if !o.ok {
+					if !errors.Is(err, ErrWriteLimit) || err.Error() != "write limit exceeded" {
+						t.Errorf("op %d (%+v) = %v; want write limit exceeded", i, o, err)
+					}
+					if after, _ := cat(s.NS, o.path); after != before {
+						t.Errorf("op %d (%+v) refused, but %s went from %d bytes to %d", i, o, o.path, len(before), len(after))
+					}
+				}
+			}
+			if got := s.Written(); got != tt.spent {
+				t.Errorf("Written() = %d; want %d", got, tt.spent)
+			}
+		})
+	}
+}
+
+// truncate sets the length of the file p of nsp by wstat.
+func truncate(nsp ns.FS, p string, n int64) error {
+	f, err := walk(context.Background(), nsp, "glenda", p)
+	if err != nil {
+		return err
+	}
+	defer f.Clunk()
+	d := ns.NullDir()
+	d.Length = uint64(n)
+	return f.(ns.Wstater).Wstat(context.Background(), d)
+}
+
+// TestWriteLimitClone: a clone starts with what its original has written,
+// so that cloning does not refill a budget, and the two count apart after.
+func TestWriteLimitClone(t *testing.T) {
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	if _, err := reg.New("a"); err != nil {
+		t.Fatal(err)
+	}
+	reg.DefineSandbox(rules(t, "w", nil, nil, nil, "", map[string]int64{"write": 100}))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "a", "b", "w"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := reg.Get("b")
+	if err := put(b.NS, "/tmp/f", strings.Repeat("x", 70)); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Clone(ctx, "b", "c", ""); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := reg.Get("c")
+	if got := c.Written(); got != 70 {
+		t.Errorf("the clone's Written() = %d; want its original's 70", got)
+	}
+	if err := appendTo(c.NS, "/tmp/g", strings.Repeat("x", 31)); !errors.Is(err, ErrWriteLimit) {
+		t.Errorf("31 bytes more in the clone = %v; want write limit exceeded", err)
+	}
+	if err := appendTo(c.NS, "/tmp/g", strings.Repeat("x", 30)); err != nil {
+		t.Errorf("30 bytes more in the clone = %v; want them written", err)
+	}
+	if got := b.Written(); got != 70 {
+		t.Errorf("the original's Written() after the clone wrote = %d; want 70", got)
 	}
 }

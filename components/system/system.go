@@ -22,7 +22,6 @@ import (
 
 	"loom/components/kinds"
 	"loom/components/proc"
-	"loom/components/ramfs"
 	"loom/ns"
 )
 
@@ -39,14 +38,24 @@ type System struct {
 	// Policy applied.
 	NS *ns.Namespace
 
-	mu    sync.Mutex
-	trees map[string]*ramfs.FS // its ramfs trees by the names they are mounted with
-	ntree int                  // trees named so far
+	mu      sync.Mutex
+	written *budget  // bytes written through NS, against the write limit
+	net     netState // its exports and imports (export.go)
+
+	snap  snapState // its snapshots, pause and gate (snapshot.go)
+	boxes boxes     // its kernel sandboxes (launch.go)
 }
 
 // Close stops the system: its host processes are killed and its
 // components closed.
-func (s *System) Close() error { return s.Def.Close() }
+func (s *System) Close() error {
+	s.closeNet()
+	s.openGate() // requests held by a pause fail on the closed components
+	// The boxes first: killing their inits ends every process in them,
+	// which proc then only has to reap.
+	berr := s.boxes.close()
+	return errors.Join(s.Def.Close(), berr)
+}
 
 // Systems is a registry of systems by name.
 type Systems struct {
@@ -56,6 +65,7 @@ type Systems struct {
 	mu        sync.Mutex
 	systems   map[string]*System
 	sandboxes map[string]Policy
+	net       netKeys // keys of export and import (export.go)
 }
 
 // An Option configures a registry.
@@ -111,11 +121,8 @@ func (s *Systems) New(name string) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
-	sys, err := named(ctx(), name, d)
-	if err == nil {
-		err = s.add(sys)
-	}
-	if err != nil {
+	sys := &System{Name: name, Def: d, Policy: Unrestricted(), NS: d.NS}
+	if err := s.add(sys); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -124,6 +131,7 @@ func (s *Systems) New(name string) (*System, error) {
 
 // add registers sys unless its name is taken.
 func (s *Systems) add(sys *System) error {
+	sys.installGate() // on failure, snapshot and pause say why
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.systems[sys.Name]; ok {
@@ -211,16 +219,21 @@ func (s *Systems) Sandboxes() []Policy {
 // apply puts sys in the sandbox p, nested in the one it is in.
 func (sys *System) apply(ctx context.Context, p Policy) error {
 	pol := Intersect(sys.Policy, p)
-	n, err := Apply(ctx, sys.Def.NS, pol)
+	n, err := apply(ctx, sys.Def.NS, pol, sys.budget())
 	if err != nil {
 		return err
+	}
+	if !pol.Restricts() {
+		// Nothing hidden or held: the namespace as built, whose text
+		// replays.
+		n = sys.Def.NS
 	}
 	sys.Policy, sys.NS = pol, n
 	// Host processes started from now on are held to the policy by the
 	// kernel; an unrestricted system keeps plain host children.
 	var l proc.Launcher
 	if pol.Restricts() {
-		l = launcher(n, pol)
+		l = sys.boxes.launcher(n, pol)
 	}
 	sys.Def.Env.Proc.SetLauncher(l)
 	return nil
