@@ -43,17 +43,24 @@ func TestAttach(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loom -a: %v: %s", err, errb.String())
 	}
-	if want := "/d/f\nmount -c " + addr + " /\n"; out.String() != want {
+	// The shell is in the server's default system: its namespace is
+	// the server's, not a mount of the server in one of the shell's own.
+	text, err := loom(t, "", "9p", "-a", addr, "read", "/systems/loom/ns")
+	if err != nil || !strings.Contains(text, "mount dev /dev\n") {
+		t.Fatalf("9p read /systems/loom/ns = %q, %v; want the default system's namespace", text, err)
+	}
+	if want := "/d/f\n" + text; out.String() != want {
 		t.Errorf("loom -a output = %q; want %q", out.String(), want)
 	}
-	if got, err := loom(t, "", "9p", "-a", addr, "read", "/d/f"); err != nil || got != "shared\n" {
-		t.Errorf("9p read /d/f = %q, %v; want shared", got, err)
+	if got, err := loom(t, "", "9p", "-a", addr, "read", "/systems/loom/root/d/f"); err != nil || got != "shared\n" {
+		t.Errorf("9p read /systems/loom/root/d/f = %q, %v; want shared", got, err)
 	}
-	// A 9P server can also be mounted from inside the embedded shell.
+	// A 9P server can also be mounted from inside the embedded shell:
+	// its tree, or (with an aname) one of its systems.
 	out.Reset()
-	err = run(context.Background(), []string{"-c", "mkdir /n; mount " + addr + " /n; cat /n/d/f"},
+	err = run(context.Background(), []string{"-c", "mkdir /n /m; mount " + addr + " /n; cat /n/systems/loom/root/d/f; mount " + addr + " /m loom; cat /m/d/f"},
 		strings.NewReader(""), &out, &errb)
-	if err != nil || out.String() != "shared\n" {
+	if err != nil || out.String() != "shared\nshared\n" {
 		t.Errorf("mount %s /n; cat /n/d/f = %q, %v; want shared (%s)", addr, out.String(), err, errb.String())
 	}
 }
@@ -66,7 +73,7 @@ func TestCompletion(t *testing.T) {
 	defer e.close()
 	r := e.runner(nil, nil, nil)
 	defer r.Close()
-	complete := completer(r, e.systems)
+	complete := completer(r, e.client)
 	for _, src := range []string{"mkdir /tmp/dir /lib", "echo > /tmp/file", "fn myfn {}"} {
 		if err := runString(r, src); err != nil {
 			t.Fatal(err)

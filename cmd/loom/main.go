@@ -1,6 +1,8 @@
 // Command loom is loom's one binary: the shell and script runner of the
-// composition language, a 9P server that exports a system to any 9P
-// client in either dialect, and a small 9P client.
+// composition language, a 9P server that exports its systems as a tree of
+// files (see system.Tree) to any 9P client in either dialect, and a small
+// 9P client. The shell is itself a client of that tree, in process or,
+// with -a, over 9P.
 //
 // Usage:
 //

@@ -26,8 +26,10 @@ commands:
   fmt [-w] [file ...]
            print scripts in canonical form (-w: rewrite the files)
   serve [-listen addr[,addr...]] [-trace]
-           serve the default system's namespace over 9P (9P2000 and 9P2000.L on
-           every listener): /proc, /srv, /tmp, ... as the shell has them
+           serve the tree of systems over 9P (9P2000 and 9P2000.L on every
+           listener): /ctl, /systems/NAME/{ctl,status,ns,root,snapshots},
+           /sandboxes/NAME; the default system is /systems/loom, and an
+           attach to the tree NAME gives /systems/NAME/root
   9p [-a addr] [-L] cmd path
            use any 9P server: ls, read, write, stat, mkdir, rm (loom 9p -h)
 `
@@ -76,6 +78,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	listen := fl.String("listen", defaultListen(), "comma-separated `addresses` to listen on (unix!/path, tcp!host!port)")
 	trace := fl.Bool("trace", false, "print every 9P message on stderr")
+	sec := secureFlags(fl) // tls.go: -tlscert, -tlskey, -tlsca, -secret
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -88,14 +91,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *trace {
 		opts = append(opts, ninep.Trace(stderr))
 	}
-	// The same system the shell starts in: its console is the server's
-	// standard output.
-	sys, err := kinds.NewDefault(currentUser(), kinds.Console(nil, stdout))
+	// The tree of systems, the first of them the system the shell
+	// starts in, named loom: its console is the server's standard
+	// output.
+	reg, tree, err := newTree(currentUser(), kinds.Console(nil, stdout))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	defer sys.Close()
-	srv := ninep.NewServer(sys.NS, opts...)
+	defer reg.Close()
+	srv := ninep.NewServer(tree, opts...)
 
 	var lns []net.Listener
 	defer func() {
@@ -105,6 +109,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	for _, a := range strings.Split(*listen, ",") {
 		l, err := ninep.Listen(strings.TrimSpace(a))
+		l, err = sec.listen(strings.TrimSpace(a), l, err) // tls.go: tls!, and no plain TCP off loopback
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}

@@ -69,7 +69,8 @@ func TestServeAnd9p(t *testing.T) {
 				}
 				return out
 			}
-			dir := "/d" + dialect
+			// The default system's files are under /systems/loom/root.
+			dir := "/systems/loom/root/d" + dialect
 			c("", "mkdir", dir)
 			c("hello, world\n", "write", dir+"/greeting")
 			if got := c("", "read", dir+"/greeting"); got != "hello, world\n" {
@@ -97,10 +98,11 @@ func TestServeAnd9p(t *testing.T) {
 		})
 	}
 	// Both dialects see one tree.
-	if _, err := loom(t, "shared\n", "9p", "-a", addr, "-L", "write", "/x"); err != nil {
+	if _, err := loom(t, "shared\n", "9p", "-a", addr, "-L", "write", "/systems/loom/root/x"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := loom(t, "", "9p", "-a", addr, "read", "/x"); got != "shared\n" {
+	// The aname loom attaches to the default system's root.
+	if got, _ := loom(t, "", "9p", "-a", addr, "-A", "loom", "read", "/x"); got != "shared\n" {
 		t.Errorf("9P2000 read of a file written over 9P2000.L = %q; want %q", got, "shared\n")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -21,7 +20,6 @@ import (
 	"loom/components/system"
 	"loom/lang"
 	"loom/lang/interp"
-	"loom/ns"
 )
 
 const usageShell = `usage: loom [-a addr] [-u user] [-c commands | file [args ...]]
@@ -36,8 +34,9 @@ describes each kind), named loom. system NAME { ... } makes another,
 clone copies one into a sandbox, use moves the shell, systems lists
 them and stop ends one (help system, sandbox, clone).
 
-  -a addr   attach to the loom server at addr (unix!/path, tcp!host!port)
-            rather than the embedded namespace
+  -a addr   use the systems of the loom server at addr (unix!/path,
+            tcp!host!port) rather than embedded ones; either way the shell
+            works through the server's tree (/systems/NAME/root, ctl, ...)
   -c cmds   run cmds
   -u user   the user the namespace acts as (default: the host user)
 `
@@ -109,67 +108,80 @@ func shell(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return nil
 }
 
-// env is what a shell runs in: its namespace and its handlers.
+// env is what a shell runs in: a loom tree, its own or a server's, and
+// the client that drives it.
 type env struct {
-	nsp     *ns.Namespace
-	def     *kinds.Default  // the embedded system; nil with -a
-	reg     *system.Systems // the systems: the embedded one and those made since; nil with -a
-	systems interp.Systems
+	reg     *system.Systems // the embedded tree's systems; nil with -a
+	client  *treeClient
+	user    string
 	args    []string
-
-	mu      sync.Mutex
 	closers []io.Closer
 }
 
-// newEnv builds the namespace: by default the embedded default system
-// (see kinds.NewDefault), made with opts; with addr, the tree of the 9P
-// server there on /.
+// newEnv makes the shell's tree: by default an embedded one whose system
+// loom is the default system (see kinds.NewDefault) made with opts; with
+// addr, the tree of the loom server there. Either way the shell reaches
+// it only through its files.
 func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
 	if addr == "" {
-		d, err := kinds.NewDefault(user, opts...)
+		reg, tree, err := newTree(user, opts...)
 		if err != nil {
 			return nil, err
 		}
-		reg := system.New(system.User(user), system.Kinds(opts...))
-		if _, err := reg.Add(defaultSystem, d); err != nil {
-			d.Close()
-			return nil, err
-		}
-		return &env{nsp: d.NS, def: d, reg: reg, systems: systems{reg}}, nil
+		return &env{reg: reg, client: &treeClient{fsys: tree, user: user}, user: user}, nil
 	}
-	e := &env{nsp: ns.New(user), systems: interp.NoSystems{}}
 	c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
 	if err != nil {
 		return nil, err
 	}
-	e.closers = append(e.closers, c)
-	if err := e.nsp.Mount(ns.Named(addr, c), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
-		c.Close()
-		return nil, err
+	e := &env{client: &treeClient{fsys: c, user: user}, user: user, closers: []io.Closer{c}}
+	// Say now, rather than at every command, when the server is not
+	// a loom's.
+	f, err := e.client.walk(context.Background(), "/systems/"+defaultSystem)
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("%s: no /systems/%s: not a loom server's tree (%w)", addr, defaultSystem, err)
 	}
+	f.Clunk()
 	return e, nil
 }
 
+// newTree makes a registry whose system loom is the default system, and
+// its tree, whose ctl files run scripts with the language.
+func newTree(user string, opts ...kinds.Option) (*system.Systems, *system.Tree, error) {
+	d, err := kinds.NewDefault(user, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := system.New(system.User(user), system.Kinds(opts...))
+	if _, err := reg.Add(defaultSystem, d); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	tree := system.NewTree(reg, system.WithScript(ctlScript(reg, d)), system.DefaultSystem(defaultSystem))
+	return reg, tree, nil
+}
+
 func (e *env) close() {
+	e.client.close()
 	if e.reg != nil {
 		e.reg.Close() // the embedded system with the others
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, c := range e.closers {
 		c.Close()
 	}
 }
 
-// runner makes a Runner living in the env's namespace.
+// runner makes a Runner living in the system loom of the env's tree.
 func (e *env) runner(stdin io.Reader, stdout, stderr io.Writer, opts ...interp.Option) *interp.Runner {
 	opts = append([]interp.Option{
-		interp.WithNamespace(interp.FromNamespace(e.nsp, e.resolve)),
+		interp.WithNamespace(&treeNS{e.client, defaultSystem}),
+		interp.WithSystemName(defaultSystem),
 		interp.WithExec(execHost),
-		interp.WithSystems(e.systems),
+		interp.WithSystems(e.client),
 		interp.WithIO(stdin, stdout, stderr),
 		interp.WithArgs(e.args...),
-		interp.WithVar("user", e.nsp.User()),
+		interp.WithVar("user", e.user),
 		interp.WithTopics("kinds (mount KIND old [args]; help KIND says more)", kindTopics()...),
 	}, opts...)
 	return interp.New(opts...)
@@ -184,77 +196,6 @@ func kindTopics() []interp.Topic {
 			Help: "usage: " + usage + "\n" + k.Help})
 	}
 	return ts
-}
-
-// resolve gives mount its file servers: in the embedded system, the
-// system's (see kinds.Default.Resolve); attached to a server with -a, new
-// components of every kind, 9P servers by address, and files of the
-// namespace that hold an address (/srv/NAME).
-func (e *env) resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
-	if e.def != nil {
-		return e.def.Resolve(ctx, src, args)
-	}
-	if k, ok := kinds.Lookup(src); ok {
-		fsys, err := k.New(args, kinds.Env{User: e.nsp.User()})
-		return fsys, "", err
-	}
-	aname := ""
-	if len(args) > 0 {
-		aname = args[0]
-	}
-	addr := src
-	if strings.HasPrefix(src, "/") {
-		text, err := readAddr(ctx, e.nsp, src)
-		if err != nil {
-			return nil, "", err
-		}
-		addr = text
-	} else if !strings.Contains(src, "!") {
-		return nil, "", fmt.Errorf("%s: unknown kind of file server (kinds: %s; or a 9P address: unix!/path, tcp!host!port)",
-			src, strings.Join(kinds.Names(), ", "))
-	}
-	c, err := ninep.Dial(addr, ninep.DialTimeout(10*time.Second))
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", src, err)
-	}
-	e.mu.Lock()
-	e.closers = append(e.closers, c)
-	e.mu.Unlock()
-	return ns.Named(src, c), aname, nil
-}
-
-// readAddr reads the 9P address the file p of nsp holds, as /srv/NAME
-// holds one.
-func readAddr(ctx context.Context, nsp *ns.Namespace, p string) (string, error) {
-	root, err := nsp.Attach(ctx, nsp.User(), "")
-	if err != nil {
-		return "", err
-	}
-	defer root.Clunk()
-	f, err := ns.WalkPath(ctx, root, p)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	defer f.Clunk()
-	q, err := f.Open(ctx, ns.OREAD)
-	if err == nil && q.IsDir() {
-		err = ns.ErrIsDir
-	}
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	buf := make([]byte, 512)
-	n, err := f.Read(ctx, buf, 0)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	text := strings.TrimSpace(string(buf[:n]))
-	if _, _, err := ninep.ParseAddr(text); err != nil {
-		// "local": a server of the loom at the other end, which only
-		// a shell of its own can mount.
-		return "", fmt.Errorf("%s: names no server this shell can reach (it holds %q)", p, text)
-	}
-	return text, nil
 }
 
 // execHost runs a host program with the pipeline's input and output. The

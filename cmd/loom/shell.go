@@ -56,7 +56,7 @@ func interactive(ctx context.Context, e *env) error {
 	}
 	line.SetCtrlCAborts(true)
 	line.SetTabCompletionStyle(liner.TabPrints)
-	line.SetWordCompleter(completer(r, e.systems))
+	line.SetWordCompleter(completer(r, e.client))
 
 	hist := historyFile()
 	if f, err := os.Open(hist); err == nil {

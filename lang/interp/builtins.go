@@ -89,9 +89,7 @@ func init() {
 		"systems": {"systems", "List the systems.", "systems", bSystems},
 		"stop": {"stop system", "Stop a system: its host processes are killed and its components closed.",
 			"stop web2", bSystemCmd},
-		"sandboxes": {"sandboxes", "List the sandboxes as their rules say them. Paths, read-only paths and\n" +
-			"devices hold in a system's namespace now; network and limits are kept and\n" +
-			"shown here, and the kernel will enforce them with components/sandbox.",
+		"sandboxes": {"sandboxes", "List the sandboxes as their rules say them.",
 			"sandboxes", bSystemCmd},
 		"start": {"start [-n name] program [args ...]", "Start a host program in the current system and print its number: its\n" +
 			"files are /proc/N (stdout, stderr, stdin, wait, ctl, ...). -n names it for ps and kill.",
@@ -99,18 +97,28 @@ func init() {
 		"ps": {"ps [-a]", "List the processes of the current system, as Plan 9's ps: user, number, times,\n" +
 			"memory, state, name (-a: the command line).", "ps -a", bSystemCmd},
 		"kill": {"kill number|name ...", "Kill processes of the current system, by number or by name.", "kill httpd", bSystemCmd},
-		"snapshot": {"snapshot system [as snap]", "Record the state of a system at one moment: its components' state, its\n" +
-			"namespace, its sandbox and its host processes' definitions (not their memory).",
+		"snapshot": {"snapshot [system] [as snap]", "Record a system at one moment: its ramfs trees (copy-on-write, so cheap\n" +
+			"whatever their size), its namespace, environment, log, srv addresses, sandbox\n" +
+			"and the definitions of its host processes. The processes' memory is not kept:\n" +
+			"rollback and load start them again from their command lines. Snapshots are\n" +
+			"listed, read and removed in /systems/NAME/snapshots. The system is the\n" +
+			"current one unless named; it prints system@snap.",
 			"snapshot web as before", bSystemCmd},
-		"rollback": {"rollback system to snap", "Return a system to a snapshot; its host processes are started again.",
+		"rollback": {"rollback [system] to snap", "Return a system to a snapshot: its trees, namespace, environment and srv\n" +
+			"entries; its host processes are killed and started again from their\n" +
+			"definitions. The log is kept (it records the rollback), and so is the sandbox.",
 			"rollback web to before", bSystemCmd},
-		"pause": {"pause system", "Freeze a system's host processes and hold requests to its components.",
+		"pause": {"pause [system]", "Freeze a system's host processes (cgroup freezer, or SIGSTOP) and hold\n" +
+			"requests to its components, not failing them, until resume.",
 			"pause web", bSystemCmd},
-		"resume": {"resume system", "Undo pause: held requests go on and processes run again.",
+		"resume": {"resume [system]", "Undo pause: held requests go on and the processes run again.",
 			"resume web", bSystemCmd},
-		"save": {"save system[@snap] file", "Write a system, or one of its snapshots, to a host file.",
+		"save": {"save [system[@snap]] file", "Write a system, or one of its snapshots, to a host file: versioned and\n" +
+			"checksummed, written whole or not at all (temporary file, fsync, rename).\n" +
+			"Servers posted from this loom (not addresses) are not saved.",
 			"save web@before /tmp/web.loomimg", bSystemCmd},
-		"load": {"load file [as new]", "Make a system from a file save wrote, on this server or another.",
+		"load": {"load file [as new]", "Make a system from a file save wrote, on this server or another; a\n" +
+			"corrupt, truncated or newer file is refused and nothing of it is made.",
 			"load /tmp/web.loomimg as web3", bSystemCmd},
 		"export": {"export system addr", "Serve a system's namespace over 9P on addr of its own.",
 			"export web tcp!127.0.0.1!5641", bSystemCmd},
@@ -126,14 +134,16 @@ var syntaxHelp = map[string][3]string{
 		"namespace and build it. A system made already is entered again.",
 		"system web { mount ramfs /tmp }"},
 	"sandbox": {"sandbox name { rules }", "Define a sandbox policy: allow paths, readonly paths, devices names,\n" +
-		"network none|loopback|host, limit memory 64M processes 32 cpu 10 write 1G.\n" +
-		"What it does not say it does not restrict; nested, sandboxes only narrow.\n" +
-		"Paths, read-only paths and devices hold in the namespace now; network and\n" +
-		"limits are kept (see sandboxes) for the kernel to enforce with components/sandbox.",
+		"network none|loopback|host, limit memory 64M processes 32 cpu 50% write 1G\n" +
+		"(cpu: a share of the processor, 100% being everyone's; write: bytes written\n" +
+		"through the namespace). What it does not say it does not restrict; nested,\n" +
+		"sandboxes only narrow. Host processes of a sandboxed system run in kernel\n" +
+		"namespaces of its own, made once, with its namespace as their file system.",
 		"sandbox offline { allow /tmp; network none }"},
 	"clone": {"clone system as new [in sandbox]", "Duplicate a system in one step, inside a sandbox: its components with their\n" +
-		"state (ramfs trees copied whole, env, log, srv entries), its namespace, and\n" +
-		"its host processes, started again. If any part fails, nothing of new remains.",
+		"state (ramfs trees copy-on-write, env, log, srv entries; a hostfs is the same\n" +
+		"host directory, a pipe a new one), its namespace, and its host processes,\n" +
+		"started again. If any part fails, nothing of new remains.",
 		"clone web as web2 in offline"},
 	"fn":     {"fn name { commands }", "Define a function; $* holds its arguments. fn name alone deletes it.", "fn greet { echo hello $1 }"},
 	"if":     {"if(commands) command; if not command", "Run command if the condition's $status is empty; if not runs otherwise.", "if(~ $#* 0) echo no arguments"},

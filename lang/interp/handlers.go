@@ -142,7 +142,7 @@ type Sandbox struct {
 	ReadOnly []string         // paths that refuse writes
 	Devices  []string         // device files granted (cons, null, ...)
 	Network  string           // "none", "loopback" or "host"; "" if unsaid
-	Limits   map[string]int64 // memory and write in bytes, processes, cpu in seconds
+	Limits   map[string]int64 // memory and write in bytes, processes, cpu as a share in percent of the normal one
 }
 
 // limitKinds are the limits a sandbox may set, and how their values read.
@@ -150,7 +150,17 @@ var limitKinds = map[string]func(string) (int64, error){
 	"memory":    parseSize,
 	"write":     parseSize,
 	"processes": func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) },
-	"cpu":       func(s string) (int64, error) { return strconv.ParseInt(strings.TrimSuffix(s, "s"), 10, 64) },
+	"cpu":       parseShare,
+}
+
+// parseShare reads a cpu share: a percentage of the share every process
+// has by default (100), from 1 to 10000, with or without a % sign.
+func parseShare(s string) (int64, error) {
+	v, err := strconv.ParseInt(strings.TrimSuffix(s, "%"), 10, 64)
+	if err != nil || v < 1 || v > 10000 {
+		return 0, fmt.Errorf("bad cpu share %q: want 1%% to 10000%%", s)
+	}
+	return v, nil
 }
 
 // parseSize reads 64M, 1G, 512K or a number of bytes.
