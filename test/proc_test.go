@@ -133,7 +133,7 @@ func TestProc9P(t *testing.T) {
 	if got := readAll9(t, fsys, "/proc/1/args"); got != "sh -c 'echo hello; read x; echo got $x; echo oops >&2; exit 2'\n" {
 		t.Errorf("/proc/1/args = %q", got)
 	}
-	if got := readAll9(t, fsys, "/proc/1/ns"); !strings.HasPrefix(got, "mount -c ramfs /\n") || !strings.Contains(got, "mount proc /proc\n") {
+	if got := readAll9(t, fsys, "/proc/1/ns"); !strings.HasPrefix(got, "mount -c ramfs.1 /\n") || !strings.Contains(got, "mount proc /proc\n") {
 		t.Errorf("/proc/1/ns = %q; want the system's namespace", got)
 	}
 	if err := write9(fsys, "/proc/1/stdin", "there\n"); err != nil {

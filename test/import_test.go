@@ -1,0 +1,317 @@
+package test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ninep "loom/9p"
+	"loom/components/ramfs"
+	"loom/ns"
+)
+
+// The import's fault tests: whatever the remote does, a Redial answers
+// within a bounded time, and comes back when the remote does.
+
+// never is how long a test waits for what must come much sooner before
+// it calls the wait a hang; it is a guard, not a measure.
+const never = 20 * time.Second
+
+// heldFS is a file server whose reads wait while it is held: a remote
+// that has stopped answering.
+type heldFS struct {
+	ns.FS
+	mu      sync.Mutex
+	held    chan struct{} // closed on release; nil when not held
+	reading chan struct{} // a read has begun waiting
+}
+
+func newHeldFS(t testing.TB, files map[string]string) *heldFS {
+	t.Helper()
+	r := ramfs.New()
+	ctx := context.Background()
+	root, err := r.Attach(ctx, "glenda", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Clunk()
+	for name, data := range files {
+		f, _, err := root.(ns.Creater).Create(ctx, name, 0o666, ns.OWRITE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(ctx, []byte(data), 0)
+		f.Clunk()
+	}
+	return &heldFS{FS: r, reading: make(chan struct{}, 100)}
+}
+
+func (h *heldFS) hold() {
+	h.mu.Lock()
+	h.held = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *heldFS) release() {
+	h.mu.Lock()
+	if h.held != nil {
+		close(h.held)
+		h.held = nil
+	}
+	h.mu.Unlock()
+}
+
+func (h *heldFS) Attach(ctx context.Context, user, aname string) (ns.File, error) {
+	f, err := h.FS.Attach(ctx, user, aname)
+	if err != nil {
+		return nil, err
+	}
+	return &heldFile{File: f, h: h}, nil
+}
+
+type heldFile struct {
+	ns.File
+	h *heldFS
+}
+
+func (f *heldFile) Walk(ctx context.Context, names []string) ([]ns.Qid, ns.File, error) {
+	q, nf, err := f.File.Walk(ctx, names)
+	if nf != nil {
+		nf = &heldFile{File: nf, h: f.h}
+	}
+	return q, nf, err
+}
+
+func (f *heldFile) Read(ctx context.Context, p []byte, off int64) (int, error) {
+	f.h.mu.Lock()
+	held := f.h.held
+	f.h.mu.Unlock()
+	if held != nil {
+		f.h.reading <- struct{}{}
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return 0, ns.ErrInterrupt
+		}
+	}
+	return f.File.Read(ctx, p, off)
+}
+
+// remote serves fs on TCP loopback at port ("0": any) until stopped.
+type remote struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startRemote(t testing.TB, fsys ns.FS, port string) *remote {
+	t.Helper()
+	var l net.Listener
+	var err error
+	for range 50 { // a port just let go of may take a moment to be free
+		if l, err = ninep.ListenSecure("tcp!127.0.0.1!"+port, nil); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("ListenSecure = %v", err)
+	}
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &remote{addr: "tcp!127.0.0.1!" + p, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		ninep.NewServer(fsys).Serve(ctx, l)
+	}()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *remote) port() string { return r.addr[strings.LastIndex(r.addr, "!")+1:] }
+
+func (r *remote) stop() {
+	r.cancel()
+	<-r.done
+}
+
+// within runs fn and fails the test if it has not returned by never.
+func within[T any](t *testing.T, what string, fn func() T) T {
+	t.Helper()
+	ch := make(chan T, 1)
+	go func() { ch <- fn() }()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(never):
+		t.Fatalf("%s: no answer in %v", what, never)
+		panic("unreachable")
+	}
+}
+
+// importNS mounts a Redial of addr on /n of a fresh namespace.
+func importNS(t *testing.T, addr string, opts ...ninep.RedialOption) (*ns.Namespace, *ninep.Redial) {
+	t.Helper()
+	n := ns.New("glenda")
+	if err := n.Mount(ramfs.New(), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	root, err := n.Attach(context.Background(), "glenda", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := root.(ns.Creater).Create(context.Background(), "n", ns.DMDIR|0o777, ns.OREAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Clunk()
+	root.Clunk()
+	r := ninep.NewRedial(addr, opts...)
+	t.Cleanup(func() { r.Close() })
+	if err := n.Mount(r, "/n", ns.MREPL, ""); err != nil {
+		t.Fatalf("Mount(Redial %s) = %v", addr, err)
+	}
+	return n, r
+}
+
+// readPath reads the whole file p of n.
+func readPath(n ns.FS, p string) (string, error) {
+	ctx := context.Background()
+	root, err := n.Attach(ctx, "glenda", "")
+	if err != nil {
+		return "", err
+	}
+	defer root.Clunk()
+	f, err := ns.WalkPath(ctx, root, p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Clunk()
+	if _, err := f.Open(ctx, ns.OREAD); err != nil {
+		return "", err
+	}
+	b, err := ns.ReadAll(ctx, f)
+	return string(b), err
+}
+
+// openPath opens the file p of n for reading.
+func openPath(t *testing.T, n ns.FS, p string) ns.File {
+	t.Helper()
+	ctx := context.Background()
+	root, err := n.Attach(ctx, "glenda", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Clunk()
+	f, err := ns.WalkPath(ctx, root, p)
+	if err != nil {
+		t.Fatalf("walk %s = %v", p, err)
+	}
+	if _, err := f.Open(ctx, ns.OREAD); err != nil {
+		t.Fatalf("open %s = %v", p, err)
+	}
+	return f
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+// TestImportRemoteKilled: the remote goes away while a read waits on it;
+// the read fails, the file answers "remote hung up; reopen", and once
+// the remote is back the next walk through the mount point reaches it.
+func TestImportRemoteKilled(t *testing.T) {
+	for _, dialect := range []string{ninep.Dialect9P2000, ninep.Dialect9P2000L} {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHeldFS(t, map[string]string{"f": "hello"})
+			rem := startRemote(t, h, "0")
+			n, _ := importNS(t, rem.addr, ninep.WithDial(ninep.Dialect(dialect)), ninep.IOTimeout(never))
+			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+				t.Fatalf("read /n/f = %q, %v; want hello", got, err)
+			}
+			f := openPath(t, n, "/n/f")
+			defer f.Clunk()
+			h.hold()
+			res := make(chan readResult, 1)
+			go func() {
+				n, err := f.Read(context.Background(), make([]byte, 10), 0)
+				res <- readResult{n, err}
+			}()
+			<-h.reading
+			rem.stop() // mid-read
+			r := within(t, "read while the remote dies", func() readResult { return <-res })
+			if r.err == nil {
+				t.Errorf("read while the remote dies = %d, nil; want an error", r.n)
+			}
+			h.release()
+			if _, err := f.Read(context.Background(), make([]byte, 10), 0); !errors.Is(err, fs.ErrClosed) || err.Error() != "remote hung up; reopen" {
+				t.Errorf("read of the dead connection's file = %v; want %q", err, "remote hung up; reopen")
+			}
+			// Gone: the next walk fails at once rather than waiting.
+			gone := within(t, "read with the remote gone", func() readResult {
+				_, err := readPath(n, "/n/f")
+				return readResult{0, err}
+			})
+			if gone.err == nil {
+				t.Errorf("read /n/f with the remote gone = nil; want an error")
+			}
+			startRemote(t, h, rem.port())
+			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+				t.Errorf("read /n/f with the remote back = %q, %v; want hello", got, err)
+			}
+		})
+	}
+}
+
+// TestImportSlowRemote: a remote that stops answering makes a read fail
+// with ErrTimedOut after the IO timeout; once it answers again, the
+// import works again.
+func TestImportSlowRemote(t *testing.T) {
+	for _, dialect := range []string{ninep.Dialect9P2000, ninep.Dialect9P2000L} {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHeldFS(t, map[string]string{"f": "hello"})
+			rem := startRemote(t, h, "0")
+			n, _ := importNS(t, rem.addr, ninep.WithDial(ninep.Dialect(dialect)), ninep.IOTimeout(200*time.Millisecond))
+			h.hold()
+			held := within(t, "read of a held remote", func() readResult {
+				_, err := readPath(n, "/n/f")
+				return readResult{0, err}
+			})
+			if !errors.Is(held.err, ninep.ErrTimedOut) {
+				t.Errorf("read of a held remote = %v; want ErrTimedOut", held.err)
+			}
+			h.release()
+			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+				t.Errorf("read /n/f answered again = %q, %v; want hello", got, err)
+			}
+		})
+	}
+}
+
+// TestImportRefusedDial: an import of nothing fails within the dial
+// timeout, whether the port is closed or the address never answers.
+func TestImportRefusedDial(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never speaks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	for _, addr := range []string{"tcp!127.0.0.1!1", "tcp!127.0.0.1!" + port} {
+		r := ninep.NewRedial(addr, ninep.WithDial(ninep.DialTimeout(300*time.Millisecond)))
+		err := within(t, "attach "+addr, func() error {
+			_, err := r.Attach(context.Background(), "glenda", "")
+			return err
+		})
+		if err == nil {
+			t.Errorf("Attach(%s) = nil; want an error", addr)
+		}
+		r.Close()
+	}
+}
