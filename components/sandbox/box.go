@@ -237,6 +237,13 @@ func socketpair(typ int, name string) ([2]*os.File, error) {
 
 // send sends m, with the descriptors fds, to the init.
 func (b *Box) send(m ctlMsg, fds ...int) error {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
+	return sendMsg(b.ctl, m, fds)
+}
+
+// sendMsg sends m as one datagram on c, with the descriptors fds.
+func sendMsg(c *net.UnixConn, m ctlMsg, fds []int) error {
 	js, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -245,9 +252,7 @@ func (b *Box) send(m ctlMsg, fds ...int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
-	b.sendMu.Lock()
-	defer b.sendMu.Unlock()
-	_, _, err = b.ctl.WriteMsgUnix(js, oob, nil)
+	_, _, err = c.WriteMsgUnix(js, oob, nil)
 	return err
 }
 

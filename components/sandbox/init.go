@@ -211,18 +211,7 @@ func (s *boxInit) recv() (ctlMsg, []int, error) {
 }
 
 // send sends m, and the descriptors fds, to the parent.
-func (s *boxInit) send(m ctlMsg, fds ...int) error {
-	js, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	var oob []byte
-	if len(fds) > 0 {
-		oob = unix.UnixRights(fds...)
-	}
-	_, _, err = s.ctl.WriteMsgUnix(js, oob, nil)
-	return err
-}
+func (s *boxInit) send(m ctlMsg, fds ...int) error { return sendMsg(s.ctl, m, fds) }
 
 // serve answers the parent until it goes, which ends the box.
 func (s *boxInit) serve() {
