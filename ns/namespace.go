@@ -48,9 +48,10 @@ type Namespace struct {
 	root *ref // the empty directory under everything
 
 	mu  sync.RWMutex
-	t   *table // shared with forks until one of them changes it
-	dev uint32 // the last device number given to an attach
-	seq uint64 // the last number given to a union member
+	t   *table        // shared with forks until one of them changes it
+	dev uint32        // the last device number given to an attach
+	seq uint64        // the last number given to a union member
+	gen atomic.Uint64 // changed by Swap, under mu: a walk across it is made again
 }
 
 // New returns an empty namespace for user: its root is an empty directory

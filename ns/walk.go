@@ -43,7 +43,7 @@ func (n *Namespace) attachRoot() *file {
 	return &file{ns: n, f: f, dev: 0, qid: n.root.qid, path: []level{{}}}
 }
 
-// walk walks from the File from through names as Plan 9's kernel does:
+// walk1 walks from the File from through names as Plan 9's kernel does:
 //
 //   - a name is looked up in the first member of the union at the current
 //     file (or in the file itself, if nothing is mounted on it) that has
@@ -59,7 +59,7 @@ func (n *Namespace) attachRoot() *file {
 //
 // When deps is not nil, the ids of the union members walked through are
 // appended to it.
-func (n *Namespace) walk(ctx context.Context, from *file, names []string, deps *[]uint64) ([]Qid, *file, error) {
+func (n *Namespace) walk1(ctx context.Context, from *file, names []string, deps *[]uint64) ([]Qid, *file, error) {
 	cur := pos{f: from.f, dev: from.dev, qid: from.qid}
 	path := make([]level, len(from.path), len(from.path)+len(names))
 	copy(path, from.path)

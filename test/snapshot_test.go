@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,7 +90,8 @@ func nsRead(ctx context.Context, fsys ns.FS, p string) (string, error) {
 func bigData(size int) string { return string(pattern(size, 7)) }
 
 // savedSystem makes a system web holding /tmp/big (size bytes), a
-// variable and a host process.
+// variable and a host process, started in the host's temporary
+// directory with the system's environment.
 func savedSystem(tb testing.TB, size int) (*system.Systems, *system.System) {
 	tb.Helper()
 	reg := system.New(system.User(snapUser))
@@ -104,7 +106,7 @@ func savedSystem(tb testing.TB, size int) (*system.Systems, *system.System) {
 	if err := sys.Def.Env.Vars.Set("site", "web"); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := sys.Def.Env.Proc.Start(ctx, []string{"sleep", "3600"}, proc.StartOptions{Name: "sleeper", Env: sys.Def.Env.Environ()}); err != nil {
+	if _, err := sys.Def.Env.Proc.Start(ctx, []string{"sleep", "3600"}, proc.StartOptions{Name: "sleeper", Env: sys.Def.Env.Environ(), Dir: os.TempDir()}); err != nil {
 		tb.Fatal(err)
 	}
 	return reg, sys
@@ -149,6 +151,11 @@ func TestSnapshotRole(t *testing.T) {
 			ps = append(ps, in.Name+":"+proc.JoinArgs(in.Args)+":"+in.State)
 		}
 		fmt.Printf("a=%s\nbig=%d\nsite=%s\nprocs=%s\n", a, len(big), site, strings.Join(ps, ","))
+		// What each process was started from: its own environment
+		// and directory, not the system's as they are now.
+		for _, d := range sys.Def.Env.Proc.Defs() {
+			fmt.Printf("def=%s dir=%s env=%s\n", d.Name, d.Dir, strings.Join(d.Env, " "))
+		}
 	default:
 		t.Fatalf("unknown role %q", role)
 	}
@@ -230,12 +237,17 @@ func TestSaveKilled(t *testing.T) {
 
 // TestMigrate saves a system in this loom and loads it in another (a
 // process of its own), which must find its files, environment and host
-// processes, started again there.
+// processes, started again there each from its own definition: the
+// environment it was started with, although the system's has changed
+// since, and its working directory.
 func TestMigrate(t *testing.T) {
 	reg, sys := savedSystem(t, 1<<20)
 	defer reg.Close()
 	ctx := context.Background()
 	if err := nsWrite(ctx, sys.NS, "/tmp/a", "moved across"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.Def.Env.Vars.Set("site", "moved on"); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "web.img")
@@ -248,13 +260,19 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the other loom: %v", err)
 	}
-	want := "a=moved across\nbig=1048576\nsite=web\nprocs=sleeper:sleep 3600:"
+	want := "a=moved across\nbig=1048576\nsite=moved on\nprocs=sleeper:sleep 3600:"
 	if !strings.HasPrefix(string(got), want) {
 		t.Fatalf("the other loom found:\n%s\nwant it to begin:\n%s", got, want)
 	}
-	state, _, _ := strings.Cut(string(got[len(want):]), "\n")
+	state, rest, _ := strings.Cut(string(got[len(want):]), "\n")
 	if state != "Wakeme" && state != "Running" {
 		t.Errorf("the other loom's sleeper is %q; want it running", state)
+	}
+	def, _, _ := strings.Cut(rest, "\n")
+	head := "def=sleeper dir=" + os.TempDir() + " env="
+	env, ok := strings.CutPrefix(def, head)
+	if !ok || !slices.Contains(strings.Fields(env), "site=web") {
+		t.Errorf("the other loom's definition of sleeper = %q; want it to begin %q and hold site=web", def, head)
 	}
 }
 

@@ -1,8 +1,10 @@
 package proc
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -117,20 +119,46 @@ func (fs *FS) KillAll() {
 	}
 }
 
-// A Def is what a process was started from: enough to start it again.
+// A Def is what a process was started from, whole: enough to start it
+// again as it was, wherever. Env is the environment it was started with,
+// not the one its system has now, so that a process restarted by a
+// clone, a rollback or a load sees what it saw the first time; Dir is
+// its working directory as it was given ("" for the default of whatever
+// starts it).
 type Def struct {
 	Name string
 	Args []string
+	Env  []string
+	Dir  string
+}
+
+// Options gives the StartOptions that start d again.
+func (d Def) Options() StartOptions {
+	return StartOptions{Name: d.Name, Env: slices.Clone(d.Env), Dir: d.Dir}
 }
 
 // Defs gives the definitions of the processes of the table still
 // running, by number.
 func (fs *FS) Defs() []Def {
+	fs.mu.Lock()
+	ps := make([]*process, 0, len(fs.procs))
+	for _, p := range fs.procs {
+		ps = append(ps, p)
+	}
+	fs.mu.Unlock()
+	slices.SortFunc(ps, func(a, b *process) int { return a.id - b.id })
 	var ds []Def
-	for _, in := range fs.List() {
-		if in.State != "Moribund" {
-			ds = append(ds, Def{Name: in.Name, Args: in.Args})
+	for _, p := range ps {
+		if p.info().State == "Moribund" {
+			continue // exited, reaped or not: nothing to start again
 		}
+		ds = append(ds, Def{Name: p.name, Args: slices.Clone(p.argv), Env: slices.Clone(p.env), Dir: p.wdir})
 	}
 	return ds
+}
+
+// StartDef starts a process again from its definition d and returns
+// loom's number for it.
+func (fs *FS) StartDef(ctx context.Context, d Def) (int, error) {
+	return fs.Start(ctx, d.Args, d.Options())
 }

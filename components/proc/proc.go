@@ -27,9 +27,14 @@
 // its own; signals and notes go to the group. Output is kept in a ring of
 // OutputSize bytes per stream (1 MiB by default): past it the oldest
 // bytes are dropped, and a reader that falls behind them goes on from the
-// oldest byte kept. Running processes inside the system's sandbox, with
-// its namespace as their file system, is the sandbox's work, not yet
-// done: for now they see the host's file system.
+// oldest byte kept. A system in a sandbox gives its proc a Launcher
+// (SetLauncher) that starts them isolated by the kernel, in the system's
+// namespace; proc itself only keeps the table.
+//
+// Each process's definition is kept whole (Def: name, arguments, the
+// environment it was started with, its working directory), so that a
+// clone, a rollback or a load starts it again as it was started, not
+// with its system's environment of the moment.
 package proc
 
 import (
@@ -169,7 +174,7 @@ func (fs *FS) Start(ctx context.Context, argv []string, opts StartOptions) (int,
 	if name == "" {
 		name = filepath.Base(argv[0])
 	}
-	p := &process{id: id, name: name, user: fs.owner, argv: slices.Clone(argv), env: slices.Clone(opts.Env)}
+	p := &process{id: id, name: name, user: fs.owner, argv: slices.Clone(argv), env: slices.Clone(opts.Env), wdir: opts.Dir}
 	h := hooks{
 		started: func() { fs.logf("start %d: %s", id, JoinArgs(p.argv)) },
 		exited:  func() { fs.logf("exit %d: %s", id, Quote(p.exit().Msg)) },

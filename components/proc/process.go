@@ -32,6 +32,7 @@ type process struct {
 	user    string
 	argv    []string
 	env     []string
+	wdir    string // the working directory it was started in, as given
 	hostPid int
 	started time.Time
 

@@ -27,8 +27,10 @@ import (
 //   - the sandbox, nested in the one src is in (Intersect), applied to
 //     that namespace (Apply); the bytes src has written count against
 //     dst's write limit too;
-//   - src's running host processes started again in dst, with the same
-//     arguments and names, in dst's environment.
+//   - src's running host processes started again in dst, each from its
+//     whole definition (proc.Def): the same name and arguments, the
+//     environment it was started with (not src's as it is now, nor
+//     dst's) and the same working directory, under dst's sandbox.
 //
 // src is only read, at one moment: changes through its namespace wait
 // while its state is copied. If any step fails, what was made of dst is closed
@@ -101,12 +103,9 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 	if err := sys.apply(ctx, pol); err != nil {
 		return err
 	}
-	for _, in := range from.Def.Env.Proc.List() {
-		if in.State == "Moribund" {
-			continue
-		}
-		if _, err := d.Env.Proc.Start(ctx, in.Args, proc.StartOptions{Name: in.Name, Env: d.Env.Environ()}); err != nil {
-			return fmt.Errorf("restart %s: %w", strings.Join(in.Args, " "), err)
+	for _, pd := range from.Def.Env.Proc.Defs() {
+		if _, err := d.Env.Proc.StartDef(ctx, pd); err != nil {
+			return fmt.Errorf("restart %s: %w", proc.JoinArgs(pd.Args), err)
 		}
 	}
 	return s.add(sys)

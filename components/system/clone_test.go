@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"loom/components/kinds"
 	"loom/components/proc"
@@ -438,6 +440,112 @@ func TestResolveSandboxed(t *testing.T) {
 		}
 		if _, _, err := web.Resolve(ctx, tc.src, tc.args); err != nil {
 			t.Errorf("Resolve(%s) outside a sandbox = %v; want a server", tc.src, err)
+		}
+	}
+}
+
+// firstLines reads the stdout of the system's only running process
+// until it has n lines.
+func firstLines(t *testing.T, s *System, n int) string {
+	t.Helper()
+	var pid int
+	for _, in := range s.Def.Env.Proc.List() {
+		if in.State != "Moribund" {
+			if pid != 0 {
+				t.Fatalf("%s: more than one process: %v", s.Name, s.Def.Env.Proc.List())
+			}
+			pid = in.Pid
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("%s: no process running", s.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f, err := walk(ctx, s.Def.Env.Proc, "glenda", strconv.Itoa(pid)+"/stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Clunk()
+	if _, err := f.Open(ctx, ns.OREAD); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 512)
+	for strings.Count(string(out), "\n") < n {
+		k, err := f.Read(ctx, buf, int64(len(out)))
+		if err != nil || k == 0 {
+			t.Fatalf("%s: stdout of %d after %q: %d, %v", s.Name, pid, out, k, err)
+		}
+		out = append(out, buf[:k]...)
+	}
+	return string(out)
+}
+
+// TestRestartDefs checks that clone, rollback and load start a host
+// process again from its own definition: it sees the environment it was
+// started with and its working directory, although the system's /env
+// has changed since it started.
+func TestRestartDefs(t *testing.T) {
+	reg := New(User("glenda"))
+	defer reg.Close()
+	web, err := reg.New("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := web.Def.Env.Vars.Set("X", "one"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	argv := []string{"/bin/sh", "-c", `echo "$X"; pwd; exec /bin/sleep 60`}
+	if _, err := web.Def.Env.Proc.Start(ctx, argv, proc.StartOptions{Name: "show", Env: web.Def.Env.Environ(), Dir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	want := "one\n" + dir + "\n"
+	if got := firstLines(t, web, 2); got != want {
+		t.Fatalf("stdout = %q; want %q", got, want)
+	}
+	// The system's environment changes after the process started; the
+	// snapshot keeps both: X=two for the system, X=one for the process.
+	if err := web.Def.Env.Vars.Set("X", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := web.Snapshot(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "web.img")
+	if err := reg.Save(ctx, nil, "web@s", img); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := reg.Clone(ctx, "web", "web2", ""); err != nil {
+		t.Fatal(err)
+	}
+	web2, _ := reg.Get("web2")
+	if got := firstLines(t, web2, 2); got != want {
+		t.Errorf("clone: stdout of the process started again = %q; want %q", got, want)
+	}
+	if err := web.Rollback(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLines(t, web, 2); got != want {
+		t.Errorf("rollback: stdout of the process started again = %q; want %q", got, want)
+	}
+	if v, _ := web.Def.Env.Vars.Get("X"); v != "two" {
+		t.Errorf("rollback: the system's X = %q; want two, as the snapshot holds", v)
+	}
+	loaded, err := reg.Load(ctx, nil, img, "web3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := firstLines(t, loaded, 2); got != want {
+		t.Errorf("load: stdout of the process started again = %q; want %q", got, want)
+	}
+	for _, s := range []*System{web, web2, loaded} {
+		ds := s.Def.Env.Proc.Defs()
+		if len(ds) != 1 || ds[0].Dir != dir || !slices.Contains(ds[0].Env, "X=one") || !slices.Equal(ds[0].Args, argv) {
+			t.Errorf("%s: Defs() = %q; want one with X=one, %s and %q", s.Name, ds, dir, argv)
 		}
 	}
 }

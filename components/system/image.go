@@ -19,12 +19,18 @@ package system
 //	4 env     list NAME=value
 //	5 log     u32 n, n × (i64 time, string writer, string text)
 //	6 srv     u32 n, n × (string name, string address)
-//	7 procs   u32 n, n × (string name, list args)
+//	7 procs   u32 n, n × (string name, list args, list env, string dir):
+//	          each host process's whole definition (proc.Def)
 //	8 comp    string name, string kind, list args, u8 tree; and when tree
 //	          is 1, the tree's files, each u8 1, string path, u32 mode,
 //	          string uid, gid, muid, u32 mtime, u32 atime, u64 length and
 //	          the data, the root first and each directory before what it
 //	          holds; u8 0 ends them. One comp section per component.
+//
+// The version is still 1 although the procs section gained env and dir:
+// no image had left this tree before they were added, so there is no
+// older file of version 1 to read. From now on a change of the format
+// bumps it.
 //
 // A loader reads the version, then checks the SHA-256 of the whole file
 // before it makes anything; it bounds every length by what is left of
@@ -241,6 +247,8 @@ func WriteImage(w io.Writer, sn *Snapshot, out io.Writer) error {
 	for _, pd := range sn.Procs {
 		e.str(pd.Name)
 		e.list(pd.Args)
+		e.list(pd.Env)
+		e.str(pd.Dir)
 	}
 	if err := section(secProcs, &e); err != nil {
 		return err
@@ -668,23 +676,28 @@ func decodeSection(d *dec, kind uint8, sn *Snapshot) error {
 			sn.Srv = append(sn.Srv, SrvEntry{Name: name, Addr: addr})
 		}
 	case secProcs:
-		n, err := d.count(8)
+		n, err := d.count(16)
 		if err != nil {
 			return err
 		}
 		for range n {
-			name, err := d.str()
-			if err != nil {
+			var pd proc.Def
+			if pd.Name, err = d.str(); err != nil {
 				return err
 			}
-			args, err := d.list()
-			if err != nil {
+			if pd.Args, err = d.list(); err != nil {
 				return err
 			}
-			if len(args) == 0 {
+			if len(pd.Args) == 0 {
 				return imageError("a process with no arguments")
 			}
-			sn.Procs = append(sn.Procs, proc.Def{Name: name, Args: args})
+			if pd.Env, err = d.list(); err != nil {
+				return err
+			}
+			if pd.Dir, err = d.str(); err != nil {
+				return err
+			}
+			sn.Procs = append(sn.Procs, pd)
 		}
 	case secComp:
 		return decodeComp(d, sn)

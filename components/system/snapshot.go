@@ -30,9 +30,9 @@ import (
 // shared ones (a ramfs as a copy-on-write clone of its tree, any other
 // kind as its kind and arguments, from which it is made again); the
 // environment; the log's lines; the srv entries; the sandbox; and the
-// definitions (name and arguments) of the host processes that were
-// running. The memory of those processes is not kept: they start again
-// from their definitions.
+// whole definitions (proc.Def: name, arguments, environment, working
+// directory) of the host processes that were running. The memory of
+// those processes is not kept: they start again from their definitions.
 type Snapshot struct {
 	Name   string
 	System string    // the system it was taken of
@@ -164,11 +164,30 @@ func (sys *System) markGated() {
 	st.mu.Unlock()
 }
 
-// replayGated makes nsp, on d, what text says (nsp's own text when text
-// is nil), every mount behind g. Every server is resolved first, with
-// from the components of the system text came from: when one fails,
-// nsp is as it was.
+// replayGated makes nsp, on d, what text says (nsp's own text when sn
+// is nil, sn's otherwise), every mount behind g: it builds the new
+// namespace aside (buildGated) and puts it in place at once.
 func replayGated(ctx context.Context, d *kinds.Default, nsp *ns.Namespace, g *ns.Gate, sn *Snapshot) error {
+	aside, err := buildGated(ctx, d, nsp, g, sn)
+	if err != nil {
+		return err
+	}
+	nsp.Swap(aside)
+	aside.Clear() // lets go of the table nsp had
+	return nil
+}
+
+// buildGated builds, aside from nsp, the namespace that text says (nsp's
+// own text when sn is nil, sn's otherwise), on d, every mount behind g,
+// and returns it, for nsp.Swap to put in place in one step. Every
+// server is resolved first, with the components of the system text came
+// from: when one fails, or the text does not replay, nothing is built.
+// nsp is only read: its binds and mounts go on as they are meanwhile,
+// so that no reader finds it half rebuilt.
+//
+// The new namespace is a Fork of nsp, cleared, so that its mounts get
+// device numbers that no File walked in nsp before has.
+func buildGated(ctx context.Context, d *kinds.Default, nsp *ns.Namespace, g *ns.Gate, sn *Snapshot) (*ns.Namespace, error) {
 	text := []byte(nil)
 	var from []kinds.Component
 	if sn != nil {
@@ -176,12 +195,12 @@ func replayGated(ctx context.Context, d *kinds.Default, nsp *ns.Namespace, g *ns
 	} else {
 		var err error
 		if text, err = nsp.Text(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	cmds, err := ns.ParseText("namespace", text)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resolve := d.ReplayResolver(ctx, from)
 	servers := map[string]ns.FS{}
@@ -194,20 +213,26 @@ func replayGated(ctx context.Context, d *kinds.Default, nsp *ns.Namespace, g *ns
 		}
 		fsys, err := resolve(c.Args[0])
 		if err != nil {
-			return fmt.Errorf("mount %s: %w", c.Args[0], err)
+			return nil, fmt.Errorf("mount %s: %w", c.Args[0], err)
 		}
 		if n, ok := fsys.(ns.Namer); !ok || n.Name() != c.Args[0] {
 			fsys = ns.Named(c.Args[0], fsys)
 		}
 		servers[c.Args[0]] = g.Wrap(fsys)
 	}
-	nsp.Clear()
-	return ns.Replay(nsp, cmds, func(name string) (ns.FS, error) {
+	aside := nsp.Fork()
+	aside.Clear()
+	err = ns.Replay(aside, cmds, func(name string) (ns.FS, error) {
 		if fsys, ok := servers[name]; ok {
 			return fsys, nil
 		}
 		return nil, fmt.Errorf("%s: not a server of the namespace", name)
 	})
+	if err != nil {
+		aside.Clear()
+		return nil, err
+	}
+	return aside, nil
 }
 
 // Snapshot takes a snapshot of the system called name ("" for the next
@@ -448,11 +473,13 @@ func readFile(ctx context.Context, fsys ns.FS, user, name string) ([]byte, error
 	return ns.ReadAll(ctx, f)
 }
 
-// startProcs starts the processes ps in d.
+// startProcs starts the processes ps in d, each from its own
+// definition: with the environment and working directory it had, not
+// d's environment now.
 func startProcs(ctx context.Context, d *kinds.Default, ps []proc.Def) error {
 	var errs []error
 	for _, p := range ps {
-		if _, err := d.Env.Proc.Start(ctx, p.Args, proc.StartOptions{Name: p.Name, Env: d.Env.Environ()}); err != nil {
+		if _, err := d.Env.Proc.StartDef(ctx, p); err != nil {
 			errs = append(errs, fmt.Errorf("restart %s: %w", proc.JoinArgs(p.Args), err))
 		}
 	}
@@ -555,10 +582,27 @@ func (sys *System) SnapshotsFS() ns.FS {
 // Rollback returns the system to its snapshot name: its trees hold what
 // they held then, its namespace is the snapshot's, its environment and
 // srv entries are, and its host processes are killed and started again
-// from the snapshot's definitions. Changes to the system wait while it
-// goes on; a read meanwhile may find the namespace half rebuilt. The log is not rolled back: it keeps what happened, and
-// records the rollback. The sandbox stays as it is, since a sandbox only
-// narrows.
+// from the snapshot's definitions of them (proc.Def), each with its own
+// environment and working directory.
+//
+// Changes to the system wait while it goes on; reads go on, and see the
+// system as it was until the new state is put in place, at once: the
+// trees are restored in their components, which the namespace as it is
+// does not see, since each of its mounts holds the root its tree had
+// when it was mounted; the new namespace is built aside, over the
+// restored trees, and swapped in whole (ns.Namespace.Swap); and while it
+// is swapped and the environment and srv entries are set, every request
+// to the components waits. A walk that a swap overlaps is made again, so
+// a reader finds either the old state or the new, never a mix.
+//
+// The log is not rolled back: it keeps what happened, the rollback too,
+// which it records. Nor is the sandbox: the system stays in the one it
+// is in now, not the one the snapshot was taken in. A sandbox only
+// narrows, and a system put in a narrower sandbox since the snapshot must
+// not widen its rights again by rolling back to a time before; the
+// kernel's box its processes run in cannot be widened in place either.
+// The snapshot's policy is kept for save and load, which make a new
+// system in it.
 func (sys *System) Rollback(ctx context.Context, name string) error {
 	sn, err := sys.SnapshotByName(name)
 	if err != nil {
@@ -571,8 +615,8 @@ func (sys *System) Rollback(ctx context.Context, name string) error {
 	st := &sys.snap
 	st.op.Lock()
 	defer st.op.Unlock()
-	// Changes wait; reads go on, since rebuilding the namespace reads
-	// through the gate too.
+	// Changes wait; reads go on, since building the namespace aside
+	// reads through the gate too.
 	if err := g.Lock(ctx); err != nil {
 		return fmt.Errorf("rollback %s: %w", sys.Name, err)
 	}
@@ -597,11 +641,29 @@ func (sys *System) Rollback(ctx context.Context, name string) error {
 		}
 	}
 	var errs []error
-	if err := replayGated(ctx, d, d.NS, g, sn); err != nil {
+	aside, err := buildGated(ctx, d, d.NS, g, sn)
+	if err != nil {
 		errs = append(errs, fmt.Errorf("namespace: %w", err))
 	}
-	sys.markGated()
+	// Nothing below goes through the gate: holding every request
+	// makes the swap and the setting of the environment and srv one
+	// step for those who read them.
+	g.Hold()
+	if aside != nil {
+		d.NS.Swap(aside)
+	}
 	errs = append(errs, setVars(d, sn.Vars), restoreSrv(d.Env.Srv, sn.Srv))
+	g.Release()
+	if aside != nil {
+		aside.Clear() // lets go of the namespace as it was
+		// The sandbox's view holds files of the namespace it was
+		// made over (its read-only paths): make it again over the
+		// new one, the same way.
+		if err := sys.reapply(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: %w", err))
+		}
+	}
+	sys.markGated()
 	if w, err := d.Env.Log.Writer("snapshot"); err == nil {
 		fmt.Fprintf(w, "rollback to %s of %s\n", sn.Name, sn.Time.UTC().Format(time.RFC3339))
 		w.Close()

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,6 +230,114 @@ func TestRollback(t *testing.T) {
 	}
 }
 
+// TestRollbackConcurrentReaders rolls a system back to one snapshot
+// after another, each with a counter of its own in a file in / (one
+// tree) and in /tmp (another), while readers read /a, /tmp/b and /a
+// again. The rollbacks go to ever higher counters, so a reader that
+// finds /a the same twice saw one state all along, and must find /tmp/b
+// the same too; and no read may fail, as one would in a namespace half
+// rebuilt.
+func TestRollbackConcurrentReaders(t *testing.T) {
+	reg := New(User("glenda"))
+	defer reg.Close()
+	sys, err := reg.New("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const states, readers = 40, 4
+	for k := 1; k <= states; k++ {
+		for _, p := range []string{"/a", "/tmp/b"} {
+			set := write
+			if k == 1 {
+				set = put
+			}
+			if err := set(sys.NS, p, strconv.Itoa(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := sys.Snapshot(ctx, fmt.Sprintf("s%d", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sys.Rollback(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) (int, error) {
+		s, err := cat(sys.NS, p)
+		if err != nil {
+			return 0, fmt.Errorf("cat %s: %w", p, err)
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > states {
+			return 0, fmt.Errorf("cat %s = %q; want a counter from 1 to %d", p, s, states)
+		}
+		return n, nil
+	}
+	var (
+		stop    atomic.Bool
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		checked int
+		seen    = map[int]bool{}
+	)
+	errc := make(chan error, readers)
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				a1, err := read("/a")
+				if err != nil {
+					errc <- err
+					return
+				}
+				b, err := read("/tmp/b")
+				if err != nil {
+					errc <- err
+					return
+				}
+				a2, err := read("/a")
+				if err != nil {
+					errc <- err
+					return
+				}
+				if a1 == a2 && b != a1 {
+					errc <- fmt.Errorf("/a = %d, /tmp/b = %d, /a = %d; want /tmp/b = %d", a1, b, a2, a1)
+					return
+				}
+				mu.Lock()
+				seen[a1], seen[a2] = true, true
+				if a1 == a2 {
+					checked++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for k := 2; k <= states; k++ {
+		if err := sys.Rollback(ctx, fmt.Sprintf("s%d", k)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // for the readers to read the state whole too
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	t.Logf("checked %d, seen %d", checked, len(seen))
+	if checked == 0 || len(seen) < 2 {
+		t.Errorf("the readers checked %d times and saw %d states; want some checks across several states", checked, len(seen))
+	}
+	for p, want := range map[string]string{"/a": strconv.Itoa(states), "/tmp/b": strconv.Itoa(states)} {
+		if got, err := cat(sys.NS, p); err != nil || got != want {
+			t.Errorf("cat %s after the last rollback = %q, %v; want %q", p, got, err, want)
+		}
+	}
+}
+
 // TestPause checks that a paused system holds requests and stops its
 // processes, and that resume lets both go on.
 func TestPause(t *testing.T) {
@@ -419,7 +528,7 @@ func image(t testing.TB) []byte {
 	t.Helper()
 	sn := &Snapshot{Name: "s", System: "web", Time: time.Unix(1700000000, 0), NS: []byte("mount -c ramfs.1 /\n"),
 		Policy: Unrestricted(), Vars: []string{"a=1"}, Log: []LogLine{{time.Unix(1700000000, 0), "w", "line\n"}},
-		Srv: []SrvEntry{{Name: "x", Addr: "tcp!h!1"}}, Procs: []proc.Def{{Name: "sleep", Args: []string{"sleep", "1"}}}}
+		Srv: []SrvEntry{{Name: "x", Addr: "tcp!h!1"}}, Procs: []proc.Def{{Name: "sleep", Args: []string{"sleep", "1"}, Env: []string{"PATH=/bin"}, Dir: "/tmp"}}}
 	tree := ramfs.New()
 	if err := put(tree, "/d/", ""); err != nil {
 		t.Fatal(err)
@@ -575,9 +684,10 @@ func TestImageRoundTrip(t *testing.T) {
 	}
 	want := &Snapshot{Name: "s", System: "web", Time: time.Unix(1700000000, 12345), NS: []byte("mount -c ramfs.1 /\nmount pipe.1 /n\n"),
 		Policy: pol, Vars: []string{"a=1", "b=two words"},
-		Log:   []LogLine{{time.Unix(1700000000, 0).UTC(), "w", "line one\n"}, {time.Unix(1700000001, 0).UTC(), "v", "two\n"}},
-		Srv:   []SrvEntry{{Name: "x", Addr: "tcp!h!1"}, {Name: "local", Local: tree}},
-		Procs: []proc.Def{{Name: "sleeper", Args: []string{"sleep", "1"}}},
+		Log: []LogLine{{time.Unix(1700000000, 0).UTC(), "w", "line one\n"}, {time.Unix(1700000001, 0).UTC(), "v", "two\n"}},
+		Srv: []SrvEntry{{Name: "x", Addr: "tcp!h!1"}, {Name: "local", Local: tree}},
+		Procs: []proc.Def{{Name: "sleeper", Args: []string{"sleep", "1"}, Env: []string{"X=one", "PATH=/usr/bin:/bin"}, Dir: "/srv/www"},
+			{Name: "bare", Args: []string{"true"}}},
 		Comps: []kinds.Component{kindsComp("ramfs.1", "ramfs", tree), {Name: "pipe.1", Kind: "pipe", Args: []string{"-s", "1024"}}}}
 	var b bytes.Buffer
 	if err := WriteImage(&b, want, nil); err != nil {
@@ -599,8 +709,10 @@ func TestImageRoundTrip(t *testing.T) {
 	if len(got.Srv) != 1 || got.Srv[0] != want.Srv[0] {
 		t.Errorf("srv = %v; want only the address %v (a local server is not saved)", got.Srv, want.Srv[0])
 	}
-	if len(got.Procs) != 1 || got.Procs[0].Name != "sleeper" || !slices.Equal(got.Procs[0].Args, want.Procs[0].Args) {
-		t.Errorf("procs = %v; want %v", got.Procs, want.Procs)
+	if !slices.EqualFunc(got.Procs, want.Procs, func(a, b proc.Def) bool {
+		return a.Name == b.Name && a.Dir == b.Dir && slices.Equal(a.Args, b.Args) && slices.Equal(a.Env, b.Env)
+	}) {
+		t.Errorf("procs = %q; want %q", got.Procs, want.Procs)
 	}
 	if len(got.Comps) != 2 || got.Comps[1].Name != "pipe.1" || !slices.Equal(got.Comps[1].Args, []string{"-s", "1024"}) || got.Comps[1].FS != nil {
 		t.Fatalf("comps = %v; want ramfs.1 and pipe.1 -s 1024", got.Comps)
@@ -642,5 +754,40 @@ func TestGated(t *testing.T) {
 	cancel()
 	if err := <-errc; !errors.Is(err, ns.ErrInterrupt) {
 		t.Errorf("Stat of a Gated server while paused, flushed = %v; want ErrInterrupt", err)
+	}
+}
+
+// TestRollbackSandboxed checks that a sandboxed system's view follows a
+// rollback: its read-only paths show the snapshot's files, and still
+// refuse writes.
+func TestRollbackSandboxed(t *testing.T) {
+	reg, _ := webSystem(t)
+	reg.DefineSandbox(rules(t, "offline", []string{"/tmp", "/lib"}, []string{"/lib"}, nil, "none", nil))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "web", "web2", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	web2, _ := reg.Get("web2")
+	if _, err := web2.Snapshot(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	// Below the sandbox, where /lib is writable.
+	if err := write(web2.Def.NS, "/lib/index", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat(web2.NS, "/lib/index"); got != "changed" {
+		t.Fatalf("cat /lib/index in the sandbox before rollback = %q; want changed", got)
+	}
+	if err := web2.Rollback(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cat(web2.NS, "/lib/index"); err != nil || got != "hello" {
+		t.Errorf("cat /lib/index in the sandbox after rollback = %q, %v; want hello", got, err)
+	}
+	if err := write(web2.NS, "/lib/index", "defaced"); !errors.Is(err, ns.ErrPerm) {
+		t.Errorf("write /lib/index in the sandbox after rollback = %v; want permission denied", err)
+	}
+	if _, err := cat(web2.NS, "/secret/key"); !errors.Is(err, ns.ErrNotExist) {
+		t.Errorf("cat /secret/key in the sandbox after rollback = %v; want ErrNotExist", err)
 	}
 }

@@ -44,6 +44,9 @@ type System struct {
 
 	snap  snapState // its snapshots, pause and gate (snapshot.go)
 	boxes boxes     // its kernel sandboxes (launch.go)
+	// launch starts its host processes when it is sandboxed; nil
+	// when they are plain host children.
+	launch proc.Launcher
 }
 
 // Close stops the system: its host processes are killed and its
@@ -235,7 +238,24 @@ func (sys *System) apply(ctx context.Context, p Policy) error {
 	if pol.Restricts() {
 		l = sys.boxes.launcher(n, pol)
 	}
+	sys.launch = l
 	sys.Def.Env.Proc.SetLauncher(l)
+	return nil
+}
+
+// reapply makes the sandbox's view of the namespace again, after the
+// namespace was rebuilt, and puts it in place of the old at once: shells
+// and the kernel's view keep the same *ns.Namespace.
+func (sys *System) reapply(ctx context.Context) error {
+	if sys.NS == sys.Def.NS {
+		return nil
+	}
+	n, err := apply(ctx, sys.Def.NS, sys.Policy, sys.budget())
+	if err != nil {
+		return err
+	}
+	sys.NS.Swap(n)
+	n.Clear()
 	return nil
 }
 
