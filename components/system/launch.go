@@ -219,3 +219,32 @@ func sandboxHostDirs(ctx context.Context, sysNS *ns.Namespace, user string, pol 
 	}
 	return want
 }
+
+// Sandboxed reports whether the system's host processes run in a
+// kernel sandbox rather than as plain host children.
+func (sys *System) Sandboxed() bool { return sys.launch != nil }
+
+// Run runs argv in the system's kernel sandbox, as a shell inside the
+// system runs a program: in the foreground, on the given files, until
+// it exits or ctx ends (which kills it). It fails for a system that is
+// not sandboxed, whose programs are plain host children the caller
+// runs itself. A failed program's error says "exit N" or its note.
+func (sys *System) Run(ctx context.Context, argv, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if sys.launch == nil {
+		return fmt.Errorf("%s: not sandboxed", sys.Name)
+	}
+	h, err := sys.launch(ctx, argv, env, "", stdin, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		h.Signal(syscall.SIGKILL)
+		<-done
+		return ctx.Err()
+	}
+}

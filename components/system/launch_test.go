@@ -238,3 +238,51 @@ func TestSandboxedSystemShares(t *testing.T) {
 		t.Errorf("the box's freezer cgroup after Stop: %v; want it gone", err)
 	}
 }
+
+// TestRun runs programs in a sandboxed system's box as a shell in it
+// does: on its files, with their status, killed when ctx ends; and
+// refuses to for a system that is not sandboxed.
+func TestRun(t *testing.T) {
+	for _, p := range []string{"/bin/dash", "/usr/bin/sleep", "/dev/fuse"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
+		}
+	}
+	ctx := context.Background()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	plain, err := reg.New("plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Sandboxed() || plain.Run(ctx, []string{"true"}, nil, nil, io.Discard, io.Discard) == nil {
+		t.Errorf("an unrestricted system runs programs in a sandbox; want it refused")
+	}
+	sys, err := reg.New("boxed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.apply(ctx, rules(t, "jail", []string{"/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "none", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !sys.Sandboxed() {
+		t.Fatal("Sandboxed() = false in a jail")
+	}
+	env := []string{"PATH=/bin"}
+	var out, errOut strings.Builder
+	err = sys.Run(ctx, []string{"dash", "-c", "read x; echo got $x; ls /; cat /etc/passwd"}, env, strings.NewReader("hello\n"), &out, &errOut)
+	if err != nil && strings.Contains(err.Error(), "sandbox:") {
+		t.Skipf("the kernel refuses the sandbox: %v", err)
+	}
+	if err == nil || err.Error() != "exit 1" {
+		t.Errorf("Run(cat /etc/passwd) = %v; want exit 1", err)
+	}
+	if want := "got hello\nbin\ndev\nlib\nlib64\nproc\ntmp\nusr\n"; out.String() != want {
+		t.Errorf("Run's output = %q; want %q (stderr %q)", out.String(), want, errOut.String())
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	go cancel()
+	if err := sys.Run(cctx, []string{"sleep", "60"}, env, nil, io.Discard, io.Discard); err == nil {
+		t.Errorf("Run(sleep 60) with ctx cancelled = nil; want an error")
+	}
+}
