@@ -1,12 +1,17 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"net"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -313,5 +318,92 @@ func TestImportRefusedDial(t *testing.T) {
 			t.Errorf("Attach(%s) = nil; want an error", addr)
 		}
 		r.Close()
+	}
+}
+
+// TestServeKeys: loom serve with its credentials given by flags alone
+// (none in the environment) says its TLS listener in TLS's dial form,
+// and its exports use the same credentials: a client proving itself to
+// those keys reads an exported system's file.
+func TestServeKeys(t *testing.T) {
+	bin := tourBuild(t)
+	p := newPKI(t)
+	secret := writeSecret(t, p.dir, "serve keys secret")
+	srvCert, srvKey := p.valid(t, "server", "127.0.0.1")
+	cliCert, cliKey := p.valid(t, "client", "127.0.0.1")
+	cli := loadKeys(t, cliCert, cliKey, p.CAFile, secret)
+
+	cmd := exec.Command(bin, "serve", "-listen", "tls!127.0.0.1!0",
+		"-tlscert", srvCert, "-tlskey", srvKey, "-tlsca", p.CAFile, "-secret", secret)
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "LOOM_") {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("loom serve said %q, %v", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
+	if !strings.HasPrefix(addr, "tls!127.0.0.1!") {
+		t.Fatalf("loom serve says it serves on %q; want tls!127.0.0.1!PORT", addr)
+	}
+
+	ctx := context.Background()
+	tree, err := ninep.DialSecure(ctx, addr, cli)
+	if err != nil {
+		t.Fatalf("DialSecure(%s) = %v", addr, err)
+	}
+	defer tree.Close()
+	ctl := func(p, script string) string {
+		t.Helper()
+		root, err := tree.Attach(ctx, "glenda", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Clunk()
+		f, err := ns.WalkPath(ctx, root, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Clunk()
+		if _, err := f.Open(ctx, ns.ORDWR); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(ctx, []byte(script), 0); err != nil {
+			t.Fatalf("write %q to %s: %v", script, p, err)
+		}
+		b, err := ns.ReadAll(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	ctl("/systems/loom/ctl", "echo exported > /tmp/motd\n")
+	got := ctl("/ctl", "export loom tls!127.0.0.1!0\n")
+	f := strings.Fields(got)
+	if len(f) != 3 || f[0] != "export" || !strings.HasPrefix(f[2], "tls!127.0.0.1!") {
+		t.Fatalf("export loom tls!127.0.0.1!0 printed %q; want export loom tls!127.0.0.1!PORT", got)
+	}
+	exp, err := ninep.DialSecure(ctx, f[2], cli)
+	if err != nil {
+		t.Fatalf("DialSecure(%s), the export = %v", f[2], err)
+	}
+	defer exp.Close()
+	if got, err := readPath(exp, "/tmp/motd"); err != nil || got != "exported\n" {
+		t.Errorf("read /tmp/motd of the export = %q, %v; want exported", got, err)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	machineA = "10.231.0.1"
 	machineB = "10.231.0.2"
 	exportAt = "tls!" + machineA + "!5641"
+	serveAt  = "tls!" + machineA + "!5640"
 )
 
 // netnsPair makes the namespaces and the link, and removes them when the
@@ -146,6 +147,32 @@ func startShell(t *testing.T, netns, bin string, env []string, script string) *s
 	return s
 }
 
+// startServer runs loom serve on addr in a network namespace, and
+// returns once it says where it serves: the address in dial form.
+func startServer(t *testing.T, netns, bin string, env []string, addr string) string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", netns, bin, "serve", "-listen", addr)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.Contains(line, "serving") {
+		t.Fatalf("loom serve said %q, %v; want it serving", line, err)
+	}
+	go io.Copy(io.Discard, out)
+	return strings.TrimSpace(line[strings.LastIndex(line, " "):])
+}
+
 // kill kills the shell by its pid (ip netns exec becomes loom) and
 // waits for it.
 func (s *shellProc) kill() {
@@ -202,7 +229,8 @@ func machineEnv(t *testing.T, p *pki, name, ip, secret string) []string {
 // exports its system over TLS; B imports it and reads and writes it,
 // survives the link being cut and A being killed (errors within the
 // timeout, then the import works again when A is back), and clones A's
-// system twice over: by save on A and load on B, and by cloning a
+// system twice over, with nothing but 9P between the two: by load -n of
+// /systems/loom/image of A's server, imported on B, and by cloning a
 // system of B whose namespace imports A's.
 func TestTwoMachines(t *testing.T) {
 	pair := newNetnsPair(t)
@@ -211,7 +239,16 @@ func TestTwoMachines(t *testing.T) {
 	secret := writeSecret(t, p.dir, "two machines share this secret")
 	envA := machineEnv(t, p, "machineA", machineA, secret)
 	envB := machineEnv(t, p, "machineB", machineB, secret)
-	img := filepath.Join(t.TempDir(), "a.img")
+	img := filepath.Join(t.TempDir(), "a.img") // A's own, to start again from
+
+	// A's server, whose system is cloned onto B over 9P; a client on
+	// A gives it a file.
+	if got := startServer(t, pair.a, bin, envA, serveAt); got != serveAt {
+		t.Errorf("loom serve -listen %s says it serves on %s; want the address in TLS's dial form", serveAt, got)
+	}
+	if out, err := exec.Command("ip", append([]string{"netns", "exec", pair.a, "env"}, append(envA, bin, "-a", serveAt, "-c", "echo hello from a server > /tmp/hello")...)...).CombinedOutput(); err != nil {
+		t.Fatalf("loom -a %s: %v: %s", serveAt, err, out)
+	}
 
 	scriptA := fmt.Sprintf(`echo hello from a > /tmp/hello
 export loom %s
@@ -247,14 +284,16 @@ echo step 4
 read x
 cat /n/a/tmp/hello
 echo step 5
-load %[2]s as froma
+mkdir -p /n/as
+import %[2]s /n/as
+load -n /n/as/systems/loom/image as froma
 use froma
 cat /tmp/hello
 system r { mkdir -p /n/a; import -t 2s %[1]s /n/a }
 clone r as r2
 use r2
 cat /n/a/tmp/hello
-echo B done`, exportAt, img)
+echo B done`, exportAt, serveAt)
 	b := startShell(t, pair.b, bin, envB, scriptB)
 	if got := b.expect(t, "step 1"); !contains(got, "hello from a") || !contains(got, "from b") {
 		t.Fatalf("B read through the import %q; want hello from a, and from b written back", got)
@@ -263,8 +302,8 @@ echo B done`, exportAt, img)
 	// The link cut: B's read fails within its 2s timeout, not later.
 	pair.link(t, false)
 	b.step(t)
-	if got := b.expect(t, "step 2"); contains(got, "hello from a") || len(got) == 0 {
-		t.Errorf("B's read with the link cut printed %q; want an error", got)
+	if got := b.expect(t, "step 2"); contains(got, "hello from a") || len(got) == 0 || contains(got, "does not exist") {
+		t.Errorf("B's read with the link cut printed %q; want an error that says why", got)
 	}
 	// The link back: the next read dials again.
 	pair.link(t, true)
@@ -277,8 +316,8 @@ echo B done`, exportAt, img)
 	// has B's file), B reads again.
 	a.kill()
 	b.step(t)
-	if got := b.expect(t, "step 4"); contains(got, "hello from a") || len(got) == 0 {
-		t.Errorf("B's read with A killed printed %q; want an error", got)
+	if got := b.expect(t, "step 4"); contains(got, "hello from a") || len(got) == 0 || contains(got, "does not exist") {
+		t.Errorf("B's read with A killed printed %q; want an error that says why", got)
 	}
 	a2 := startShell(t, pair.a, bin, envA, fmt.Sprintf(`load %s as again
 export again %s
@@ -290,10 +329,13 @@ read x`, img, exportAt))
 		t.Errorf("B's read with A back printed %q; want hello from a", got)
 	}
 
-	// Clones of A's system on B: loaded from A's image; cloned from a
-	// system that imports A's.
+	// Clones of A's system on B: loaded from the image A's server
+	// gives over 9P; cloned from a system that imports A's.
 	got := b.expect(t, "B done")
 	t.Logf("B printed:\n%s", b.output())
+	if n := count(got, "hello from a server"); n != 1 {
+		t.Errorf("B's load -n of A's image printed %q; want hello from a server", got)
+	}
 	if n := count(got, "hello from a"); n != 2 {
 		t.Errorf("B's clones printed %q; want hello from a twice", got)
 	}

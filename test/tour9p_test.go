@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -243,6 +244,26 @@ cat /www/site.css /www/index.html | {
 		t.Errorf("/x exists after a script with a syntax error")
 	}
 
+	// A script longer than a 9P message reaches the ctl file in pieces,
+	// cut wherever the client cut it (within a line, within a block);
+	// it runs as one script: what the first piece sets the last sees.
+	var big strings.Builder
+	big.WriteString("first=(set first)\n")
+	for i := range 14000 {
+		fmt.Fprintf(&big, "b=%05d\n", i)
+	}
+	big.WriteString("{\n")
+	for i := range 5000 {
+		fmt.Fprintf(&big, "\tc=%05d\n", i)
+	}
+	big.WriteString("}\necho $first $b $c\n")
+	if big.Len() <= 131072 {
+		t.Fatalf("the long script is %d bytes; want it longer than 9fans' msize", big.Len())
+	}
+	if got := ctl("/systems/loom/ctl", big.String()); got != "set first 13999 04999\n" {
+		t.Errorf("a %d-byte script printed %q; want %q", big.Len(), got, "set first 13999 04999\n")
+	}
+
 	// Undo the bind.
 	ctl("/systems/loom/ctl", "unmount /lib/web/templates /www")
 	same("ls /www after unmount", ls(r+"/www"), []string{"index.html", "site.css"})
@@ -396,11 +417,11 @@ func (c tourFans) ctl(p, script string) (string, error) {
 		n, err := f.ReadAt(buf, off)
 		b.Write(buf[:n])
 		off += int64(n)
+		if err != nil && err != io.EOF {
+			return b.String(), err
+		}
 		if err == io.EOF || n == 0 {
 			return b.String(), nil
-		}
-		if err != nil {
-			return b.String(), err
 		}
 	}
 }

@@ -121,12 +121,18 @@ func currentUser() string {
 
 // withFile walks to p and, unless mode is 0xff, opens it with mode, then
 // calls fn and clunks the file.
-func withFile(ctx context.Context, root ns.File, p string, mode uint8, fn func(ns.File) error) error {
+func withFile(ctx context.Context, root ns.File, p string, mode uint8, fn func(ns.File) error) (err error) {
 	f, err := ns.WalkPath(ctx, root, p)
 	if err != nil {
 		return err
 	}
-	defer f.Clunk()
+	defer func() {
+		// A ctl file may have the last word at the clunk: a script
+		// written to it unfinished, or its last line's error.
+		if cerr := f.Clunk(); err == nil {
+			err = cerr
+		}
+	}()
 	if mode != 0xff {
 		if _, err := f.Open(ctx, mode); err != nil {
 			return err

@@ -86,7 +86,8 @@ func TestCompletion(t *testing.T) {
 	}{
 		{"ech", "", "", []string{"echo "}},
 		{"ls /tmp; myf", "ls /tmp; ", "", []string{"myfn "}},
-		{"un", "", "", []string{"unmount "}},
+		{"unm", "", "", []string{"unmount "}},
+		{"un", "", "", []string{"unexport ", "unmount "}},
 		{"cat /tmp/f", "cat ", "", []string{"/tmp/file "}},
 		{"cat /tmp/", "cat ", "", []string{"/tmp/dir/", "/tmp/file "}},
 		{"ls /l", "ls ", "", []string{"/lib/", "/log/"}}, // /log is the default system's

@@ -27,7 +27,7 @@ commands:
            print scripts in canonical form (-w: rewrite the files)
   serve [-listen addr[,addr...]] [-trace]
            serve the tree of systems over 9P (9P2000 and 9P2000.L on every
-           listener): /ctl, /systems/NAME/{ctl,status,ns,root,snapshots},
+           listener): /ctl, /systems/NAME/{ctl,status,ns,image,root,snapshots},
            /sandboxes/NAME; the default system is /systems/loom, and an
            attach to the tree NAME gives /systems/NAME/root
   9p [-a addr] [-L] cmd path
@@ -94,7 +94,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The tree of systems, the first of them the system the shell
 	// starts in, named loom: its console is the server's standard
 	// output.
-	reg, tree, err := newTree(currentUser(), kinds.Console(nil, stdout))
+	keys, err := sec.given()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	reg, tree, err := newTree(currentUser(), keys, kinds.Console(nil, stdout))
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -118,7 +122,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			os.Chmod(ul.Addr().String(), 0o600)
 		}
 		lns = append(lns, l)
-		fmt.Fprintf(stdout, "loom: serving 9P2000 and 9P2000.L on %s\n", dialString(l.Addr()))
+		fmt.Fprintf(stdout, "loom: serving 9P2000 and 9P2000.L on %s\n", dialString(l.Addr(), ninep.IsTLSAddr(strings.TrimSpace(a))))
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -140,15 +144,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return <-errc
 }
 
-// dialString gives a listener's address in dial form.
-func dialString(a net.Addr) string {
+// dialString gives a listener's address in dial form: tls!host!port
+// for a TLS listener (secure says it is one: its address is TCP's).
+func dialString(a net.Addr, secure bool) string {
 	switch a.Network() {
 	case "unix":
 		return "unix!" + a.String()
 	case "tcp":
 		host, port, err := net.SplitHostPort(a.String())
 		if err == nil {
-			return "tcp!" + host + "!" + port
+			network := "tcp"
+			if secure {
+				network = "tls"
+			}
+			return network + "!" + host + "!" + port
 		}
 	}
 	return a.Network() + "!" + a.String()

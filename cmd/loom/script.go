@@ -124,7 +124,7 @@ type env struct {
 // it only through its files.
 func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
 	if addr == "" {
-		reg, tree, err := newTree(user, opts...)
+		reg, tree, err := newTree(user, nil, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -147,18 +147,25 @@ func newEnv(addr, user string, opts ...kinds.Option) (*env, error) {
 }
 
 // newTree makes a registry whose system loom is the default system, and
-// its tree, whose ctl files run scripts with the language.
-func newTree(user string, opts ...kinds.Option) (*system.Systems, *system.Tree, error) {
+// its tree, whose ctl files run scripts with the language. The registry
+// exports and imports with keys, or with the environment's when keys is
+// nil.
+func newTree(user string, keys *ninep.Keys, opts ...kinds.Option) (*system.Systems, *system.Tree, error) {
 	d, err := kinds.NewDefault(user, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := system.New(system.User(user), system.Kinds(opts...))
+	sopts := []system.Option{system.User(user), system.Kinds(opts...)}
+	if keys != nil {
+		sopts = append(sopts, system.Keys(keys))
+	}
+	reg := system.New(sopts...)
 	if _, err := reg.Add(defaultSystem, d); err != nil {
 		d.Close()
 		return nil, nil, err
 	}
-	tree := system.NewTree(reg, system.WithScript(ctlScript(reg, d)), system.DefaultSystem(defaultSystem))
+	tree := system.NewTree(reg, system.WithScript(ctlScript(reg, d)),
+		system.WithSessions(ctlSessions(reg, d)), system.DefaultSystem(defaultSystem))
 	return reg, tree, nil
 }
 

@@ -31,21 +31,22 @@ func secureFlags(fl *flag.FlagSet) *secure {
 	}
 }
 
-// load reads the credentials once, and puts the flags' files in the
-// environment, where export and import in this process find them.
+// load reads the credentials once.
 func (s *secure) load() (*ninep.Keys, error) {
 	s.once.Do(func() {
 		s.keys, s.err = ninep.LoadKeys(*s.cert, *s.key, *s.ca, *s.secret)
-		if s.err != nil {
-			return
-		}
-		for env, v := range map[string]string{ninep.EnvCert: *s.cert, ninep.EnvKey: *s.key, ninep.EnvCA: *s.ca, ninep.EnvSecret: *s.secret} {
-			if v != "" {
-				os.Setenv(env, v)
-			}
-		}
 	})
 	return s.keys, s.err
+}
+
+// given returns the credentials when any were given (by flag or by
+// environment), for the registry's export and import; nil when none
+// were, the registry then reading the environment at each use.
+func (s *secure) given() (*ninep.Keys, error) {
+	if *s.cert == "" && *s.key == "" && *s.ca == "" && *s.secret == "" {
+		return nil, nil
+	}
+	return s.load()
 }
 
 // listen takes over from ninep.Listen's (l, err) for addr where that is

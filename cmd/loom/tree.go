@@ -28,25 +28,33 @@ import (
 // mounts resolve as kinds.Default's; those of the systems the registry
 // made resolve as System.Resolve, naming their trees.
 func ctlScript(reg *system.Systems, builtin *kinds.Default) system.Script {
+	open := ctlSessions(reg, builtin)
 	return func(ctx context.Context, name, file string, src []byte, out io.Writer) error {
-		f, err := lang.Parse(src, file)
+		s, err := open(ctx, name, file)
 		if err != nil {
 			return err
 		}
-		// Background jobs and pipelines write at once.
-		var errb bytes.Buffer
-		var mu sync.Mutex
-		out = lockedWriter{&mu, out}
+		defer s.Close()
+		return s.Run(ctx, src, out)
+	}
+}
+
+// ctlSessions makes the sessions of ctl files (see system.Session): one
+// interpreter per open, in which the scripts written on it run as one.
+func ctlSessions(reg *system.Systems, builtin *kinds.Default) system.Sessions {
+	return func(ctx context.Context, name, file string) (system.Session, error) {
+		s := &ctlSession{file: file}
+		s.out = lockedWriter{&s.mu, &s.to}
 		opts := []interp.Option{
 			interp.WithSystems(systems{reg}),
-			interp.WithIO(strings.NewReader(""), out, lockedWriter{&mu, &errb}),
+			interp.WithIO(strings.NewReader(""), s.out, lockedWriter{&s.mu, &s.errb}),
 			interp.WithVar("0", file),
 			interp.WithSystemName(name),
 		}
 		if name != "" {
 			sys, err := reg.Get(name)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			resolve := sys.Resolve
 			if sys.Def == builtin {
@@ -55,30 +63,86 @@ func ctlScript(reg *system.Systems, builtin *kinds.Default) system.Script {
 			opts = append(opts, interp.WithNamespace(interp.FromNamespace(sys.NS, resolve)),
 				interp.WithVar("user", sys.NS.User()))
 		}
-		r := interp.New(opts...)
-		defer r.Close()
-		// One statement at a time, so that the first that reports an
-		// error stops the script and its error is the write's. A
-		// status that reports nothing (a pipeline's reader that stopped
-		// early, ~ that did not match) is not an error, as in a script.
-		for _, s := range f.Stmts {
-			if err := r.Run(ctx, &lang.File{Name: f.Name, Stmts: []*lang.Stmt{s}}); err != nil {
-				return err
-			}
-			mu.Lock()
-			msg := errb.String()
-			errb.Reset()
-			mu.Unlock()
-			if r.Status() != "" && msg != "" {
-				return errors.New(strings.TrimSpace(msg))
-			}
-			io.WriteString(out, msg)
-			if r.Exited() {
-				break
-			}
-		}
-		return nil
+		s.r = interp.New(opts...)
+		return s, nil
 	}
+}
+
+// A ctlSession is the interpreter of one open of a ctl file.
+type ctlSession struct {
+	file string
+	r    *interp.Runner
+	out  io.Writer // to, locked
+
+	// Background jobs and pipelines write at once, and may go on
+	// writing after a Run, to the output of the Run that is current.
+	mu   sync.Mutex
+	to   switchWriter
+	errb bytes.Buffer
+}
+
+// Run parses src whole, then runs it one statement at a time, so that
+// the first that reports an error stops the script and its error is the
+// write's. A status that reports nothing (a pipeline's reader that
+// stopped early, ~ that did not match) is not an error, as in a script.
+// A script the language finds unfinished is system.Incomplete.
+func (s *ctlSession) Run(ctx context.Context, src []byte, out io.Writer) error {
+	f, err := lang.Parse(src, s.file)
+	if lang.IsIncomplete(err) {
+		return system.Incomplete(err)
+	}
+	if err != nil {
+		return err
+	}
+	if s.r.Exited() {
+		return fmt.Errorf("%s: the script has exited", s.file)
+	}
+	s.mu.Lock()
+	s.to.w = out
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.to.w = nil
+		s.mu.Unlock()
+	}()
+	for _, st := range f.Stmts {
+		if err := s.r.Run(ctx, &lang.File{Name: f.Name, Stmts: []*lang.Stmt{st}}); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		msg := s.errb.String()
+		s.errb.Reset()
+		s.mu.Unlock()
+		if s.r.Status() != "" && msg != "" {
+			return errors.New(strings.TrimSpace(msg))
+		}
+		io.WriteString(s.out, msg)
+		if s.r.Exited() {
+			break
+		}
+	}
+	return nil
+}
+
+// Check parses src as Run does.
+func (s *ctlSession) Check(src []byte) error {
+	_, err := lang.Parse(src, s.file)
+	if lang.IsIncomplete(err) {
+		return system.Incomplete(err)
+	}
+	return err
+}
+
+func (s *ctlSession) Close() error { return s.r.Close() }
+
+// switchWriter writes to w, or nowhere while w is nil.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	if s.w == nil {
+		return len(p), nil
+	}
+	return s.w.Write(p)
 }
 
 // lockedWriter serializes writes to w.
@@ -312,7 +376,23 @@ type treeNS struct {
 }
 
 func (n *treeNS) Walk(ctx context.Context, p string) (ns.File, error) {
-	return n.c.walk(ctx, "/systems/"+n.name+"/root/"+path.Clean("/"+p))
+	full := "/systems/" + n.name + "/root/" + path.Clean("/"+p)
+	f, err := n.c.walk(ctx, full)
+	if errors.Is(err, ns.ErrNotExist) {
+		err = n.c.cause(ctx, full, err)
+	}
+	return f, err
+}
+
+// cause finds why a walk to p that stopped short did (interp.WalkCause).
+func (c *treeClient) cause(ctx context.Context, p string, err error) error {
+	c.mu.Lock()
+	root := c.root
+	c.mu.Unlock()
+	if root == nil {
+		return err
+	}
+	return interp.WalkCause(ctx, root, p, err)
 }
 
 // change writes a bind, mount or unmount to the system's ctl. Its error

@@ -37,6 +37,11 @@ func (s *Systems) Command(ctx context.Context, out io.Writer, cur string, args [
 	if len(args) == 0 {
 		return errors.New("no command")
 	}
+	if args[0] == "load" && len(args) > 1 && args[1] == "-n" {
+		// An image from the namespace (netimage.go); the rest of
+		// load is the host file's.
+		return cmdLoadNS(s, ctx, out, cur, args)
+	}
 	if v, ok := verbs[args[0]]; ok {
 		return v(s, ctx, out, cur, args)
 	}

@@ -214,9 +214,9 @@ func cmdUnexport(s *Systems, ctx context.Context, out io.Writer, cur string, arg
 	return sys.Unexport(addr)
 }
 
-// cmdImport is import [-abcL] [-t timeout] addr dir [remote-path].
+// cmdImport is import [-a|-b] [-c] [-L] [-t dur] addr dir [remote-path].
 func cmdImport(s *Systems, ctx context.Context, out io.Writer, cur string, args []string) error {
-	const usage = "usage: import [-a|-b] [-c] [-L] [-t timeout] addr dir [remote-path]"
+	const usage = "usage: import [-a|-b] [-c] [-L] [-t dur] addr dir [remote-path]"
 	flag := ns.MREPL
 	var opts []ninep.RedialOption
 	dialect := ""

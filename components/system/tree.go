@@ -3,12 +3,12 @@ package system
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 
-	"loom/components/kinds"
 	"loom/components/synth"
 	"loom/ns"
 )
@@ -30,21 +30,35 @@ type Script func(ctx context.Context, system, file string, script []byte, out io
 //	/systems/NAME/ns         the system's namespace in namespace(6) text
 //	/systems/NAME/root/      the system's namespace itself, its policy applied
 //	/systems/NAME/snapshots/ the system's snapshots
+//	/systems/NAME/image      a save image of the system, taken at the open
 //	/sandboxes/NAME          a sandbox policy as its rules say it
 //
 // Reading a ctl file gives what the last write on the same open printed,
-// as /net's ctl files do. Writing /sandboxes/NAME redefines the sandbox
-// (clones made afterwards get the new policy); creating it defines one
-// that restricts nothing.
+// as /net's ctl files do. The writes on one open are one script (run in
+// one Session, given WithSessions), which may take more than one write,
+// as it does when it is longer than a 9P message: a write that leaves
+// it unfinished by the language (an open brace or quote) is held until
+// the writes after it complete it, and a write that ends within a line,
+// after whole ones or going on from the write before, runs the whole
+// lines and holds the rest of the line. While a script is unfinished a
+// read fails with what it lacks, and so does the clunk; a line still
+// held at the clunk runs then, the clunk giving its error. A first
+// write with no newline is one command and runs at once, so a script in
+// pieces must not cut its first line. More than MaxPending bytes held
+// is refused.
+//
+// Writing /sandboxes/NAME redefines the sandbox (clones made afterwards
+// get the new policy); creating it defines one that restricts nothing.
 //
 // An attach with the aname NAME gives /systems/NAME/root itself.
 type Tree struct {
-	reg    *Systems
-	run    Script
-	def    string
-	owner  string
-	fs     *synth.FS
-	noRoot *synth.Node // what snapshots/ shows while the system has none
+	reg      *Systems
+	run      Script
+	sessions Sessions
+	def      string
+	owner    string
+	fs       *synth.FS
+	noRoot   *synth.Node // what snapshots/ shows while the system has none
 
 	mu        sync.Mutex
 	sysNodes  map[string]*synth.Node // system directories by system name
@@ -58,6 +72,26 @@ type mountPoint struct {
 	system string
 	what   string // "root" or "snapshots"
 }
+
+// A Session runs the scripts written on one open of a ctl file, in the
+// order written, as parts of one script: what one part sets (variables,
+// functions) the next one sees. Run is as a Script's run; Check parses
+// script as Run would, running nothing; Close ends the session when the
+// file is clunked.
+type Session interface {
+	Run(ctx context.Context, script []byte, out io.Writer) error
+	Check(script []byte) error
+	Close() error
+}
+
+// Sessions makes the Session of an open of the ctl file file of the
+// system named system ("" for none).
+type Sessions func(ctx context.Context, system, file string) (Session, error)
+
+// WithSessions makes open the maker of the sessions ctl files run their
+// writes in; without it each write is a script of its own, run by the
+// Script of WithScript.
+func WithSessions(open Sessions) TreeOption { return func(t *Tree) { t.sessions = open } }
 
 // A TreeOption configures a Tree.
 type TreeOption func(*Tree)
@@ -153,36 +187,202 @@ func (t *Tree) systemDir(name string) *synth.Node {
 			}
 			return sys.NS.Text()
 		})},
+		{Name: "image", Mode: 0o444, Open: t.imageFile(name)},
 		root,
 		snaps,
 	}}
 }
 
+// MaxPending is the most script text a ctl file holds for the rest of
+// it to arrive (see Tree).
+const MaxPending = 1 << 20
+
+// ErrIncomplete is what the error of a Script matches when the script
+// ended where the language expected more (an open brace or quote, a
+// trailing |): nothing of it ran, and more text might complete it.
+var ErrIncomplete = errors.New("script incomplete")
+
+// Incomplete marks err, a Script's syntax error, as one that more text
+// might cure: the result says err's text and matches ErrIncomplete.
+func Incomplete(err error) error { return incompleteError{err} }
+
+type incompleteError struct{ err error }
+
+func (e incompleteError) Error() string        { return e.err.Error() }
+func (e incompleteError) Unwrap() error        { return e.err }
+func (e incompleteError) Is(target error) bool { return target == ErrIncomplete }
+
 // ctl makes the ctl file of the system name: each write is a script run
-// there; a read gives what that open's last write printed.
+// there, or a part of one (see Tree); a read gives what that open's last
+// write printed.
 func (t *Tree) ctl(system, file string) synth.OpenFunc {
 	return func(ctx context.Context, r *synth.Req) (*synth.Handle, error) {
-		var mu sync.Mutex
-		var last []byte
-		return &synth.Handle{
-			Read: func(ctx context.Context, p []byte, off int64) (int, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				return synth.ReadAt(last, p, off), nil
-			},
-			Write: func(ctx context.Context, p []byte, off int64) (int, error) {
-				var out bytes.Buffer
-				err := t.script(ctx, system, file, p, &out)
-				mu.Lock()
-				last = out.Bytes()
-				mu.Unlock()
-				if err != nil {
-					return 0, err
-				}
-				return len(p), nil
-			},
-		}, nil
+		c := &ctlFile{t: t, system: system, file: file}
+		return &synth.Handle{Read: c.read, Write: c.write, Clunk: c.clunk}, nil
 	}
+}
+
+// A ctlFile is one open of a ctl file.
+type ctlFile struct {
+	t            *Tree
+	system, file string
+
+	wmu     sync.Mutex // one write at a time, so that pieces keep their order
+	pending []byte     // the start of a script whose rest is to come
+	end     int64      // the offset after the last write
+	sess    Session    // with WithSessions, this open's
+	sessSys string     // the system sess runs in
+
+	mu   sync.Mutex
+	last []byte // what the last write printed
+	why  error  // while pending is incomplete, the language's complaint
+}
+
+func (c *ctlFile) read(ctx context.Context, p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.why != nil {
+		// The reader wants the outcome of what it wrote, and there
+		// is none yet: say what the script lacks.
+		return 0, c.why
+	}
+	return synth.ReadAt(c.last, p, off), nil
+}
+
+// write runs the script text the write completes. A script may come in
+// pieces, as a 9P client writes anything longer than its messages: text
+// the language finds unfinished is held for the next write, and so is a
+// last line without its newline after whole lines or in a write that
+// goes on from the one before, which the next write goes on with (or,
+// with none, the clunk runs). A first write with no newline at all is a
+// command written bare, and runs.
+func (c *ctlFile) write(ctx context.Context, p []byte, off int64) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	text := append(c.pending, p...)
+	goesOn := off > 0 && off == c.end
+	c.pending, c.end = nil, 0
+	hold := func(text []byte) (int, error) {
+		if len(text) > MaxPending {
+			c.setOutput(nil, nil)
+			return 0, fmt.Errorf("%s: script unfinished after %d bytes: %w", c.file, MaxPending, ns.ErrInvalid)
+		}
+		c.pending, c.end = text, off+int64(len(p))
+		return len(p), nil
+	}
+	run, rest := text, []byte(nil)
+	if i := bytes.LastIndexByte(text, '\n'); i < len(text)-1 {
+		switch {
+		case i >= 0:
+			run, rest = text[:i+1], text[i+1:]
+		case goesOn:
+			c.setOutput(nil, nil)
+			return hold(text)
+		}
+	}
+	if rest != nil {
+		// Whole lines and a part of one: unless the language finds
+		// the whole unfinished (a quote opened on an earlier line),
+		// the whole lines run.
+		if err := c.check(ctx, text); errors.Is(err, ErrIncomplete) {
+			c.setOutput(nil, err)
+			return hold(text)
+		}
+	}
+	var out bytes.Buffer
+	err := c.run(ctx, run, &out)
+	if errors.Is(err, ErrIncomplete) && rest != nil {
+		// Unfinished up to its last newline, but perhaps not with
+		// the line after it ("}" with no newline).
+		run, rest = text, nil
+		out.Reset()
+		err = c.run(ctx, run, &out)
+	}
+	if errors.Is(err, ErrIncomplete) {
+		c.setOutput(nil, err)
+		return hold(text)
+	}
+	c.setOutput(out.Bytes(), nil)
+	if err != nil {
+		return 0, err
+	}
+	if rest != nil {
+		return hold(rest)
+	}
+	c.end = off + int64(len(p))
+	return len(p), nil
+}
+
+// run runs text, in the open's session if the tree makes sessions.
+// Called with c.wmu held.
+func (c *ctlFile) run(ctx context.Context, text []byte, out io.Writer) error {
+	if c.t.sessions == nil {
+		return c.t.script(ctx, c.system, c.file, text, out)
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Run(ctx, text, out)
+}
+
+// check parses text as run would run it, when the tree makes sessions;
+// without, it finds nothing wrong. Called with c.wmu held.
+func (c *ctlFile) check(ctx context.Context, text []byte) error {
+	if c.t.sessions == nil {
+		return nil
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Check(text)
+}
+
+// session gives the open's session in the system its scripts run in
+// now. Called with c.wmu held.
+func (c *ctlFile) session(ctx context.Context) (Session, error) {
+	system, err := c.t.resolve(c.system)
+	if err != nil {
+		return nil, err
+	}
+	if c.sess == nil || c.sessSys != system {
+		if c.sess != nil {
+			c.sess.Close()
+		}
+		c.sess = nil
+		if c.sess, err = c.t.sessions(ctx, system, c.file); err != nil {
+			return nil, err
+		}
+		c.sessSys = system
+	}
+	return c.sess, nil
+}
+
+func (c *ctlFile) setOutput(out []byte, why error) {
+	c.mu.Lock()
+	c.last, c.why = out, why
+	c.mu.Unlock()
+}
+
+// clunk runs a last line that came without its newline, and returns its
+// error; a script still unfinished is the language's error. What the
+// line prints has no one to go to.
+func (c *ctlFile) clunk() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	err := c.why
+	c.mu.Unlock()
+	if err == nil && len(c.pending) > 0 {
+		err = c.run(context.Background(), c.pending, io.Discard)
+	}
+	c.pending = nil
+	if c.sess != nil {
+		c.sess.Close()
+		c.sess = nil
+	}
+	return err
 }
 
 // script runs a script for a ctl file or a sandbox file.
@@ -190,15 +390,25 @@ func (t *Tree) script(ctx context.Context, system, file string, text []byte, out
 	if t.run == nil {
 		return fmt.Errorf("%s: no script runner", file)
 	}
+	system, err := t.resolve(system)
+	if err != nil {
+		return err
+	}
+	return t.run(ctx, system, file, text, out)
+}
+
+// resolve gives the system a ctl file's scripts run in: system itself,
+// which must exist, or for /ctl ("") the default system while there is
+// one.
+func (t *Tree) resolve(system string) (string, error) {
 	if system == "" {
-		// /ctl: in the default system while there is one.
 		if _, err := t.reg.Get(t.def); t.def != "" && err == nil {
 			system = t.def
 		}
 	} else if _, err := t.reg.Get(system); err != nil {
-		return err
+		return "", err
 	}
-	return t.run(ctx, system, file, text, out)
+	return system, nil
 }
 
 // genSandboxes lists /sandboxes.
@@ -369,13 +579,10 @@ func (sys *System) component(ctx context.Context, srv string) (kind, counters st
 		f, n := count(ctx, t, sys.Def.NS.User())
 		return "ramfs", fmt.Sprintf("files=%d bytes=%d", f, n)
 	}
-	// A server a mount made is named KIND.N, or KIND alone.
-	kind = srv
-	if i := strings.LastIndexByte(srv, '.'); i > 0 && strings.Trim(srv[i+1:], "0123456789") == "" {
-		kind = srv[:i]
-	}
-	if _, ok := kinds.Lookup(kind); ok {
-		return kind, "-"
+	// A component knows its kind; anything else the namespace mounts
+	// (an address, a server posted in srv) is a 9P server.
+	if c, ok := sys.Def.Component(srv); ok && c.Kind != "" {
+		return c.Kind, "-"
 	}
 	return "9p", "-"
 }

@@ -20,7 +20,8 @@ import (
 // out of reach (it lives above this package): each line is a command of
 // the registry's, words split at blanks, or echo. Like the language's
 // runner it checks the whole text before running any of it: a line with
-// a quote is a syntax error at its position.
+// a quote is a syntax error at its position, and a text with more "{"
+// than "}" is unfinished (ErrIncomplete), as the language's would be.
 type lineScript struct {
 	reg *Systems
 
@@ -29,6 +30,9 @@ type lineScript struct {
 }
 
 func (l *lineScript) run(ctx context.Context, system, file string, src []byte, out io.Writer) error {
+	if strings.Count(string(src), "{") > strings.Count(string(src), "}") {
+		return Incomplete(fmt.Errorf("%s: unclosed {", file))
+	}
 	lines := strings.Split(strings.TrimSuffix(string(src), "\n"), "\n")
 	for i, line := range lines {
 		if c := strings.IndexByte(line, '\''); c >= 0 {
@@ -37,7 +41,7 @@ func (l *lineScript) run(ctx context.Context, system, file string, src []byte, o
 	}
 	for _, line := range lines {
 		args := strings.Fields(line)
-		if len(args) == 0 || line == "}" {
+		if len(args) == 0 || line == "}" || line == "{" {
 			continue
 		}
 		l.mu.Lock()
@@ -152,7 +156,7 @@ func TestTreeLayout(t *testing.T) {
 	}{
 		{"/", []string{"ctl", "systems", "sandboxes"}},
 		{"/systems", []string{"loom", "web"}},
-		{"/systems/web", []string{"ctl", "status", "ns", "root", "snapshots"}},
+		{"/systems/web", []string{"ctl", "status", "ns", "image", "root", "snapshots"}},
 		{"/systems/web/root", []string{"dev", "env", "srv", "log", "proc", "tmp"}},
 		{"/systems/web/root/dev", []string{"cons", "null", "random", "sysname", "time", "user", "zero"}},
 		{"/sandboxes", nil},
@@ -294,7 +298,7 @@ func TestTreeCtl(t *testing.T) {
 	}
 	// A syntax error changes nothing and says where.
 	n := len(l.ran)
-	if _, err := f.Write(ctx, []byte("echo fine\necho 'bad"), 0); err == nil || err.Error() != "/systems/web/ctl:2:6: quotes are not for this runner" {
+	if _, err := f.Write(ctx, []byte("echo fine\necho 'bad'\n"), 0); err == nil || err.Error() != "/systems/web/ctl:2:6: quotes are not for this runner" {
 		t.Errorf("write with a syntax error = %v; want its position", err)
 	}
 	if len(l.ran) != n {
@@ -325,6 +329,108 @@ func TestTreeCtl(t *testing.T) {
 	// The open ctl of a stopped system runs nothing.
 	if _, err := f.Write(ctx, []byte("echo late"), 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("write to a stopped system's ctl = %v; want not exist", err)
+	}
+}
+
+// TestTreeCtlPieces: a script written in pieces runs once it is whole,
+// wherever the pieces were cut: within a line, or within a block the
+// language finds unfinished.
+func TestTreeCtlPieces(t *testing.T) {
+	ctx := context.Background()
+	script := "echo one\n{\necho two\necho three\n}\necho four\n"
+	want := []string{"web: echo one", "web: echo two", "web: echo three", "web: echo four"}
+	for _, tt := range []struct {
+		name string
+		cuts []int // where the script is cut into writes
+	}{
+		{"whole", nil},
+		{"within a line", []int{14}},
+		{"within the block", []int{11, 20}},
+		{"every byte after the first line", func() []int {
+			var c []int
+			for i := 9; i < len(script); i++ {
+				c = append(c, i)
+			}
+			return c
+		}()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, tree, l := newTestTree(t)
+			f := treeOpen(t, tree, "", "/systems/web/ctl", ns.ORDWR)
+			prev, off := 0, int64(0)
+			for _, c := range append(tt.cuts, len(script)) {
+				n, err := f.Write(ctx, []byte(script[prev:c]), off)
+				if err != nil || n != c-prev {
+					t.Fatalf("Write(%q) = %d, %v; want %d, nil", script[prev:c], n, err, c-prev)
+				}
+				off += int64(n)
+				prev = c
+			}
+			if got := readOpen(t, f); !strings.HasSuffix(got, "four\n") {
+				t.Errorf("read after the last piece = %q; want what it printed", got)
+			}
+			f.Clunk()
+			if !slices.Equal(l.ran, want) {
+				t.Errorf("ran %q; want %q", l.ran, want)
+			}
+		})
+	}
+}
+
+// TestTreeCtlHeld: a read while a script is unfinished says so; a last
+// line with no newline runs at the clunk; a script held past MaxPending
+// is refused and forgotten.
+func TestTreeCtlHeld(t *testing.T) {
+	ctx := context.Background()
+	_, tree, l := newTestTree(t)
+	f := treeOpen(t, tree, "", "/systems/web/ctl", ns.ORDWR)
+	if _, err := f.Write(ctx, []byte("{\necho x\n"), 0); err != nil {
+		t.Fatalf("Write(unfinished) = %v; want it held", err)
+	}
+	if _, err := f.Read(ctx, make([]byte, 10), 0); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("Read while held = %v; want ErrIncomplete", err)
+	}
+	if len(l.ran) != 0 {
+		t.Errorf("ran %q while held; want nothing", l.ran)
+	}
+	if err := f.Clunk(); !errors.Is(err, ErrIncomplete) {
+		t.Errorf("Clunk while held = %v; want ErrIncomplete", err)
+	}
+
+	f = treeOpen(t, tree, "", "/systems/web/ctl", ns.ORDWR)
+	if _, err := f.Write(ctx, []byte("echo a\necho b"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := readOpen(t, f); got != "a\n" {
+		t.Errorf("read = %q; want the whole lines' output", got)
+	}
+	if err := f.Clunk(); err != nil {
+		t.Errorf("Clunk running the last line = %v", err)
+	}
+	if want := []string{"web: echo a", "web: echo b"}; !slices.Equal(l.ran, want) {
+		t.Errorf("ran %q; want %q, the last line at the clunk", l.ran, want)
+	}
+
+	f = treeOpen(t, tree, "", "/systems/web/ctl", ns.ORDWR)
+	defer f.Clunk()
+	piece := []byte("{\n" + strings.Repeat("echo filler\n", 8000))
+	var err error
+	off := int64(0)
+	for off <= MaxPending && err == nil {
+		var n int
+		n, err = f.Write(ctx, piece, off)
+		off += int64(n)
+		piece = []byte(strings.Repeat("echo filler\n", 8000))
+	}
+	if !errors.Is(err, fs.ErrInvalid) || !strings.Contains(err.Error(), "unfinished") {
+		t.Errorf("Write past MaxPending = %v; want it refused", err)
+	}
+	ran := len(l.ran)
+	if _, err := f.Write(ctx, []byte("echo fresh\n"), off); err != nil {
+		t.Errorf("Write after the refusal = %v; want a fresh start", err)
+	}
+	if got := l.ran[ran:]; !slices.Equal(got, []string{"web: echo fresh"}) {
+		t.Errorf("ran %q after the refusal; want only the fresh script", got)
 	}
 }
 
@@ -368,6 +474,49 @@ func TestTreeStatusNS(t *testing.T) {
 	}
 	if got := treeList(t, tree, "/systems/web/snapshots"); len(got) != 0 {
 		t.Errorf("ls snapshots = %q; want it empty", got)
+	}
+}
+
+// TestTreeStatusKinds: a component of any kind shows its kind, whatever
+// the namespace's text calls the server; an address shows as 9p.
+func TestTreeStatusKinds(t *testing.T) {
+	ctx := context.Background()
+	reg, tree, _ := newTestTree(t)
+	web, _ := reg.Get("web")
+	for _, m := range []struct {
+		dir, kind string
+		args      []string
+	}{
+		{"/n/host", "hostfs", []string{t.TempDir(), "-ro"}},
+		{"/n/pipe", "pipe", nil},
+		{"/n/upper", "exec", []string{"tr", "a-z", "A-Z"}},
+	} {
+		if err := put(web.NS, "/n/", ""); err != nil && !errors.Is(err, fs.ErrExist) {
+			t.Fatal(err)
+		}
+		if err := put(web.NS, m.dir+"/", ""); err != nil {
+			t.Fatal(err)
+		}
+		fsys, aname, err := web.Resolve(ctx, m.kind, m.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := web.NS.Mount(fsys, m.dir, ns.MREPL, aname); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := treeRead(t, tree, "/systems/web/status")
+	for _, re := range []string{
+		`(?m)^hostfs\.1 hostfs running -$`,
+		`(?m)^pipe\.1 pipe running -$`,
+		`(?m)^exec\.1 exec running -$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("status =\n%s\nwant a line matching %s", got, re)
+		}
+	}
+	if strings.Contains(got, " 9p ") {
+		t.Errorf("status =\n%s\nwant no component shown as 9p", got)
 	}
 }
 

@@ -117,14 +117,24 @@ func init() {
 			"checksummed, written whole or not at all (temporary file, fsync, rename).\n" +
 			"Servers posted from this loom (not addresses) are not saved.",
 			"save web@before /tmp/web.loomimg", bSystemCmd},
-		"load": {"load file [as new]", "Make a system from a file save wrote, on this server or another; a\n" +
-			"corrupt, truncated or newer file is refused and nothing of it is made.",
-			"load /tmp/web.loomimg as web3", bSystemCmd},
-		"export": {"export system addr", "Serve a system's namespace over 9P on addr of its own.",
-			"export web tcp!127.0.0.1!5641", bSystemCmd},
-		"import": {"import addr dir [remote-path]", "Mount a remote 9P server (loom or not, either dialect) on dir; a\n" +
-			"connection that breaks is dialled again on the next use.",
-			"import tcp!10.0.0.2!5640 /n/remote", bSystemCmd},
+		"load": {"load [-n] file [as new]", "Make a system from an image save wrote, on this server or another; a\n" +
+			"corrupt, truncated or newer image is refused and nothing of it is made.\n" +
+			"file is a host file, or with -n a file of the current system's namespace:\n" +
+			"/systems/NAME/image of a loom server imported there is a live image of\n" +
+			"NAME, so that load -n clones a system from one server onto another.",
+			"import tls!a.example!5640 /n/a; load -n /n/a/systems/web/image as web2", bSystemCmd},
+		"export": {"export system addr", "Serve a system's namespace over 9P on an address of its own (unix!/path,\n" +
+			"tcp!host!port on loopback, tls!host!port anywhere, clients proving the\n" +
+			"server's keys), until the system stops or unexport; it prints the address,\n" +
+			"with the port chosen for a port 0.",
+			"export web tls!10.0.0.1!5641", bSystemCmd},
+		"unexport": {"unexport system [addr]", "Stop serving a system on addr, or on every address export gave it.",
+			"unexport web tls!10.0.0.1!5641", bSystemCmd},
+		"import": {"import [-a|-b] [-c] [-L] [-t dur] addr dir [remote-path]", "Mount a remote 9P server (loom or not, either dialect) on dir, its tree\n" +
+			"below remote-path if given; a connection that breaks is dialled again on\n" +
+			"the next use. -a and -b make a union as bind's, -c allows creating, -L\n" +
+			"speaks 9P2000.L, -t bounds how long a request waits for the remote (30s).",
+			"import -c -t 2s tls!10.0.0.2!5640 /n/remote", bSystemCmd},
 	}
 }
 
@@ -639,12 +649,27 @@ func bHelp(r *Runner, ctx context.Context, sio IO, args []string) error {
 	w := sio.Stdout
 	switch len(args) {
 	case 1:
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "builtins:")
+		// A synopsis too long for the column (import's) has its line
+		// to itself, its doc on the next, so as not to push the
+		// others' docs off the screen.
+		const widest = 36
+		col := 0
+		for _, b := range builtins {
+			if n := len(b.synopsis); n <= widest {
+				col = max(col, n)
+			}
+		}
+		fmt.Fprintln(w, "builtins:")
 		for _, n := range sortedKeys(builtins) {
 			b := builtins[n]
-			fmt.Fprintf(tw, "  %s\t%s\n", b.synopsis, firstLine(b.doc))
+			syn := b.synopsis
+			if len(syn) > col {
+				fmt.Fprintf(w, "  %s\n", syn)
+				syn = ""
+			}
+			fmt.Fprintf(w, "  %-*s  %s\n", col, syn, firstLine(b.doc))
 		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "language:")
 		for _, n := range sortedKeys(syntaxHelp) {
 			h := syntaxHelp[n]

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -75,7 +76,45 @@ func (a nsAdapter) Walk(ctx context.Context, p string) (ns.File, error) {
 		return nil, err
 	}
 	defer root.Clunk()
-	return ns.WalkPath(ctx, root, p)
+	f, err := ns.WalkPath(ctx, root, p)
+	if errors.Is(err, ns.ErrNotExist) {
+		err = WalkCause(ctx, root, p, err)
+	}
+	return f, err
+}
+
+// WalkCause finds why a walk from root to p that stopped short did,
+// err being what the walk said. A walk that reaches some names and not
+// the next says only that (File.Walk, like 9P's Rwalk, has no room for
+// more), though the next may have failed for a cause of its own: a
+// remote import gone away, say. Walked again one name at a time, the
+// name that fails is the first of its walk, whose error is the server's;
+// WalkCause returns it, or err when it is only that the name does not
+// exist. Namespaces use it so that the shell says the cause.
+func WalkCause(ctx context.Context, root ns.File, p string, err error) error {
+	cur := root
+	defer func() {
+		if cur != root {
+			cur.Clunk()
+		}
+	}()
+	for _, name := range ns.SplitPath(p) {
+		_, next, werr := cur.Walk(ctx, []string{name})
+		if werr != nil {
+			if errors.Is(werr, ns.ErrNotExist) {
+				return err
+			}
+			return werr
+		}
+		if next == nil {
+			return err
+		}
+		if cur != root {
+			cur.Clunk()
+		}
+		cur = next
+	}
+	return err
 }
 
 func (a nsAdapter) Bind(new, old string, flag ns.Flag) error { return a.n.Bind(new, old, flag) }
