@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -99,5 +100,38 @@ func TestCompletion(t *testing.T) {
 		if head != tt.head || tail != tt.tail || strings.Join(got, "|") != strings.Join(tt.want, "|") {
 			t.Errorf("complete(%q) = %q, %q, %q; want %q, %q, %q", tt.line, head, got, tail, tt.head, tt.want, tt.tail)
 		}
+	}
+}
+
+// TestSandboxedPrograms runs host programs from a shell inside a
+// sandboxed system: they run in its kernel sandbox, on its namespace,
+// where the same programs in the unsandboxed system see the host.
+func TestSandboxedPrograms(t *testing.T) {
+	for _, p := range []string{"/bin/sh", "/usr/bin/head", "/dev/fuse", "/etc/passwd"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("this test needs Debian's programs, a host /etc and FUSE: %v", err)
+		}
+	}
+	script := `system web { mkdir -p /tmp/d; echo inside > /tmp/d/f }
+sandbox s { allow /tmp /usr /bin /lib /lib64; readonly /usr; network none }
+clone web as w2 in s
+use w2
+head -c 4 /etc/passwd >[2] /dev/null || echo no /etc
+head -1 /tmp/d/f
+sh -c 'echo written > /tmp/d/g; exit 3'
+echo status $status
+cat /tmp/d/g
+sh -c 'echo x > /usr/loom-test' >[2] /dev/null || echo /usr read-only
+use loom
+head -c 4 /etc/passwd; echo
+`
+	var out, errb bytes.Buffer
+	run(context.Background(), []string{"-c", script}, strings.NewReader(""), &out, &errb)
+	if strings.Contains(errb.String(), "sandbox:") && !strings.Contains(out.String(), "inside") {
+		t.Skipf("the kernel refuses the sandbox: %s", errb.String())
+	}
+	want := "no /etc\ninside\nstatus 3\nwritten\n/usr read-only\nroot\n"
+	if out.String() != want {
+		t.Errorf("programs in a sandboxed system printed\n%s\nwant\n%s\nstderr:\n%s", out.String(), want, errb.String())
 	}
 }

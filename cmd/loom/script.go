@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,7 +185,7 @@ func (e *env) runner(stdin io.Reader, stdout, stderr io.Writer, opts ...interp.O
 	opts = append([]interp.Option{
 		interp.WithNamespace(&treeNS{e.client, defaultSystem}),
 		interp.WithSystemName(defaultSystem),
-		interp.WithExec(execHost),
+		interp.WithExec(e.exec),
 		interp.WithSystems(e.client),
 		interp.WithIO(stdin, stdout, stderr),
 		interp.WithArgs(e.args...),
@@ -205,9 +206,41 @@ func kindTopics() []interp.Topic {
 	return ts
 }
 
-// execHost runs a host program with the pipeline's input and output. The
-// program sees the host's file system: running it inside a system's
-// namespace is the sandbox's work.
+// exec runs a host program with the pipeline's input and output. In a
+// sandboxed system of the embedded tree it runs in the system's kernel
+// sandbox, on the system's namespace and environment; elsewhere it is a
+// plain host program that sees the host's file system, as the programs
+// of an unsandboxed system do (and, with -a, those of the shell's own
+// machine).
+func (e *env) exec(ctx context.Context, sio interp.IO, sysName string, args []string) error {
+	if e.reg != nil {
+		if sys, err := e.reg.Get(sysName); err == nil && sys.Sandboxed() {
+			return runSandboxed(ctx, sys, sio, args)
+		}
+	}
+	return execHost(ctx, sio, args)
+}
+
+// runSandboxed runs args in sys's kernel sandbox.
+func runSandboxed(ctx context.Context, sys *system.System, sio interp.IO, args []string) error {
+	env := sys.Def.Env.Environ()
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		env = append(env, "PATH=/usr/bin:/bin")
+	}
+	err := sys.Run(ctx, args, env, sio.Stdin, sio.Stdout, sio.Stderr)
+	var ee *system.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return context.Canceled
+	case errors.As(err, &ee):
+		return interp.ExitStatus(strings.TrimPrefix(ee.Status, "exit "))
+	}
+	return err
+}
+
+// execHost runs a plain host program.
 func execHost(ctx context.Context, sio interp.IO, args []string) error {
 	p, err := exec.LookPath(args[0])
 	if err != nil {

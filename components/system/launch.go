@@ -228,7 +228,7 @@ func (sys *System) Sandboxed() bool { return sys.launch != nil }
 // system runs a program: in the foreground, on the given files, until
 // it exits or ctx ends (which kills it). It fails for a system that is
 // not sandboxed, whose programs are plain host children the caller
-// runs itself. A failed program's error says "exit N" or its note.
+// runs itself. A program that ran and failed gives an *ExitError.
 func (sys *System) Run(ctx context.Context, argv, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if sys.launch == nil {
 		return fmt.Errorf("%s: not sandboxed", sys.Name)
@@ -241,10 +241,19 @@ func (sys *System) Run(ctx context.Context, argv, env []string, stdin io.Reader,
 	go func() { done <- h.Wait() }()
 	select {
 	case err := <-done:
-		return err
+		if err != nil {
+			return &ExitError{err.Error()}
+		}
+		return nil
 	case <-ctx.Done():
 		h.Signal(syscall.SIGKILL)
 		<-done
 		return ctx.Err()
 	}
 }
+
+// An ExitError is the failure of a program Run ran: Status is "exit N",
+// or the note of the signal that killed it.
+type ExitError struct{ Status string }
+
+func (e *ExitError) Error() string { return e.Status }

@@ -23,8 +23,9 @@ type IO struct {
 // (a program's exit status), or another error, which the shell prints
 // after the command's name. A cancelled ctx asks it to stop the command;
 // an error wrapping context.Canceled (the program died of an interrupt)
-// stops the whole script, as a cancelled ctx does.
-type ExecHandler func(ctx context.Context, io IO, args []string) error
+// stops the whole script, as a cancelled ctx does. system is the system
+// the shell is in, whose sandbox the program belongs in.
+type ExecHandler func(ctx context.Context, io IO, system string, args []string) error
 
 // An ExitStatus is a command's failure as rc's $status holds it: a
 // string, empty for success. The shell prints nothing for it.
@@ -33,7 +34,7 @@ type ExitStatus string
 func (s ExitStatus) Error() string { return "exit status " + string(s) }
 
 // NoExec is the ExecHandler of a shell that runs no host programs.
-func NoExec(ctx context.Context, io IO, args []string) error {
+func NoExec(ctx context.Context, io IO, system string, args []string) error {
 	return fmt.Errorf("not found")
 }
 

@@ -523,7 +523,7 @@ func (r *Runner) run(ctx context.Context, io IO, args []string, fns bool) error 
 		}
 		return r.fail(io, args[0], err)
 	}
-	err := r.exec(ctx, io, args)
+	err := r.exec(ctx, io, r.system, args)
 	if err == nil {
 		r.status = ""
 		return nil

@@ -52,7 +52,7 @@ func resolveRamfs(ctx context.Context, src string, args []string) (ns.FS, string
 // fakeExec stands in for host programs: upper copies its input in upper
 // case, fail exits 1, args prints its arguments, block waits until
 // cancelled; anything else is not found.
-func fakeExec(ctx context.Context, sio IO, args []string) error {
+func fakeExec(ctx context.Context, sio IO, system string, args []string) error {
 	switch args[0] {
 	case "upper":
 		b, err := io.ReadAll(sio.Stdin)
