@@ -59,10 +59,11 @@ func cloneAndStop(b *testing.B, reg *system.Systems) {
 // BenchmarkClone clones systems of 1, 10 and 100 in-memory components
 // (each a ramfs of its own with one small file, besides the system's
 // own ones): the cost should grow with the components, far slower than
-// their number.
+// their number. Names are Benchmark<op>/<who>/<param>, as
+// test/cmd/benchtable reads them.
 func BenchmarkClone(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("components=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("loom/components=%d", n), func(b *testing.B) {
 			reg := cloneSource(b, n, 1, 64)
 			b.ResetTimer()
 			for b.Loop() {

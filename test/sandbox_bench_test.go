@@ -29,12 +29,13 @@ import (
 //	                              each read, so that no page cache helps
 //	BenchmarkSandboxRead128/loom9P  the same reads over 9P by loom's
 //	                              client, from outside
-//	BenchmarkSandboxIdleBox       the memory of a box that runs nothing:
+//	BenchmarkSandboxIdle/box      the memory of a box that runs nothing:
 //	                              its init and spawner (RSS), and loom's
 //	                              heap for it
 //
 // Each skips when user namespaces or /dev/fuse are missing, bwrap when
-// /usr/bin/bwrap is.
+// /usr/bin/bwrap is. Names are Benchmark<op>/<who>, as test/cmd/benchtable
+// reads them.
 
 // The binary runs again as a box's init.
 func init() { sandbox.Init() }
@@ -217,37 +218,39 @@ func children(pid int) []int {
 	return out
 }
 
-func BenchmarkSandboxIdleBox(b *testing.B) {
-	root := benchBoxRoot(b, 16)
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapInuse
-	}
-	before := heap()
-	var boxes []*sandbox.Box
-	rss := 0
-	for i := 0; i < b.N; i++ {
-		box := benchBox(b, root)
-		boxes = append(boxes, box)
-		// A program run once, so that the view has served something.
-		p, err := box.Start([]string{"/bin/true"}, nil, "", nil, nil, nil)
-		if err != nil {
-			b.Fatal(err)
+func BenchmarkSandboxIdle(b *testing.B) {
+	b.Run("box", func(b *testing.B) {
+		root := benchBoxRoot(b, 16)
+		heap := func() uint64 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			return m.HeapInuse
 		}
-		p.Wait()
-	}
-	b.StopTimer()
-	after := heap()
-	pss := 0
-	for _, box := range boxes {
-		for _, pid := range append([]int{box.Pid()}, children(box.Pid())...) {
-			rss += memKB(pid, "VmRSS:")
-			pss += memKB(pid, "Pss:")
+		before := heap()
+		var boxes []*sandbox.Box
+		rss := 0
+		for i := 0; i < b.N; i++ {
+			box := benchBox(b, root)
+			boxes = append(boxes, box)
+			// A program run once, so that the view has served something.
+			p, err := box.Start([]string{"/bin/true"}, nil, "", nil, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Wait()
 		}
-	}
-	b.ReportMetric(float64(rss)/float64(b.N), "KiB-rss/box")
-	b.ReportMetric(float64(pss)/float64(b.N), "KiB-pss/box")
-	b.ReportMetric(float64(int64(after)-int64(before))/1024/float64(b.N), "KiB-heap/box")
+		b.StopTimer()
+		after := heap()
+		pss := 0
+		for _, box := range boxes {
+			for _, pid := range append([]int{box.Pid()}, children(box.Pid())...) {
+				rss += memKB(pid, "VmRSS:")
+				pss += memKB(pid, "Pss:")
+			}
+		}
+		b.ReportMetric(float64(rss)/float64(b.N), "KiB-rss/box")
+		b.ReportMetric(float64(pss)/float64(b.N), "KiB-pss/box")
+		b.ReportMetric(float64(int64(after)-int64(before))/1024/float64(b.N), "KiB-heap/box")
+	})
 }

@@ -1,7 +1,14 @@
-// Benchtable reads the output of loom's 9P benchmarks (go test -bench in
-// test/, any -count) and prints, in Markdown, the median of each row, the
-// ratios to the bare unix socket and whether each target of the listener
-// is met. test/bench.sh runs it; BENCHMARKS.md is its output.
+// Benchtable reads the output of loom's benchmarks in test/ (go test
+// -bench, any -count) and prints, in Markdown, the tables of
+// BENCHMARKS.md: for the 9P listener, the median of each row, the ratios
+// to the bare unix socket and whether each target of the listener is
+// met; for clones, the kernel sandbox, imports and snapshots (see
+// sections), each figure against its baseline of the same run, with its
+// target. Benchmarks it knows nothing of go to a table of their own.
+// test/bench.sh runs it.
+//
+// Benchmark names are Benchmark<op>/<who>[/<param>]: the op is the row,
+// who the server or the way of doing it that the row compares.
 //
 // Usage:
 //
@@ -10,8 +17,10 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -56,9 +65,12 @@ func (r row) String() string {
 	return r.op + " " + r.param
 }
 
-// samples are the measurements of one benchmark, one per -count.
+// samples are the measurements of one benchmark, one per -count: ns and
+// mbs are ns/op and MB/s, metrics every other unit the benchmark reports
+// (B/op, or its own with b.ReportMetric, such as ns/read or KiB-rss/box).
 type samples struct {
 	ns, mbs []float64
+	metrics map[string][]float64
 }
 
 // results are the parsed benchmarks, rows and servers in the order first
@@ -75,7 +87,8 @@ type results struct {
 var serverOrder = []string{"loom9P", "loomL", "p9", "srv9p", "bare"}
 
 var (
-	lineRE  = regexp.MustCompile(`^Benchmark(\S+)\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) MB/s)?`)
+	lineRE  = regexp.MustCompile(`^Benchmark(\S+)\s+\d+\s+([\d.]+) ns/op((?:\s+[-\d.e+]+ \S+)*)`)
+	pairRE  = regexp.MustCompile(`([-\d.e+]+) (\S+)`)
 	procsRE = regexp.MustCompile(`-\d+$`) // the GOMAXPROCS suffix
 )
 
@@ -119,12 +132,19 @@ func parse(in io.Reader) (*results, error) {
 			return nil, fmt.Errorf("%q: %v", line, err)
 		}
 		s.ns = append(s.ns, ns)
-		if m[3] != "" {
-			mbs, err := strconv.ParseFloat(m[3], 64)
+		for _, p := range pairRE.FindAllStringSubmatch(m[3], -1) {
+			v, err := strconv.ParseFloat(p[1], 64)
 			if err != nil {
 				return nil, fmt.Errorf("%q: %v", line, err)
 			}
-			s.mbs = append(s.mbs, mbs)
+			if p[2] == "MB/s" {
+				s.mbs = append(s.mbs, v)
+				continue
+			}
+			if s.metrics == nil {
+				s.metrics = map[string][]float64{}
+			}
+			s.metrics[p[2]] = append(s.metrics[p[2]], v)
 		}
 		res.runs = max(res.runs, len(s.ns))
 	}
@@ -172,10 +192,24 @@ func (r *results) mbs(op, server, param string) float64 {
 // spread returns (max-min)/median of a benchmark's ns/op, as a fraction.
 func (r *results) spread(op, server, param string) float64 {
 	s := r.byKey[key{op, server, param}]
-	if s == nil || len(s.ns) < 2 {
+	if s == nil {
 		return 0
 	}
-	return (slices.Max(s.ns) - slices.Min(s.ns)) / median(s.ns)
+	return spreadOf(s.ns)
+}
+
+// spreadOf returns (max-min)/median of v, 0 for fewer than two values.
+func spreadOf(v []float64) float64 {
+	if len(v) < 2 || median(v) == 0 {
+		return 0
+	}
+	return (slices.Max(v) - slices.Min(v)) / median(v)
+}
+
+// compareKeys orders keys by op, server and param, so that ties in the
+// tables are broken the same way in every run.
+func compareKeys(a, b key) int {
+	return cmp.Or(cmp.Compare(a.op, b.op), cmp.Compare(a.server, b.server), cmp.Compare(a.param, b.param))
 }
 
 // isRate reports whether a row is measured in MB/s.
@@ -188,15 +222,67 @@ func (r *results) isRate(w row) bool {
 	return false
 }
 
+// listenerOps are the benchmarks of the 9P listener and of hostfs behind
+// it, whose tables set each server against the others and the bare
+// socket.
+var listenerOps = []string{"RoundTrip", "WalkStatClunk", "OpenReadClunk", "BulkRead", "BulkWrite", "ClientRoundTrip", "HostfsBulkRead", "HostfsSmallRead"}
+
 func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "Median of %d runs", r.runs)
 	if len(r.header) > 0 {
 		fmt.Fprintf(w, " (%s)", strings.Join(r.header, ", "))
 	}
 	fmt.Fprintf(w, ".\n\n")
-	r.printMedians(w)
-	r.printTargets(w)
-	r.printRatios(w)
+	if l := r.only(func(op string) bool { return slices.Contains(listenerOps, op) }); len(l.rows) > 0 {
+		fmt.Fprintf(w, "### Medians\n\n")
+		l.printMedians(w)
+		l.printTargets(w)
+		l.printRatios(w)
+	}
+	for _, sec := range sections {
+		sec.print(w, r)
+	}
+	other := r.only(func(op string) bool {
+		if slices.Contains(listenerOps, op) {
+			return false
+		}
+		for _, sec := range sections {
+			if slices.Contains(sec.ops, op) {
+				return false
+			}
+		}
+		return true
+	})
+	if len(other.rows) > 0 {
+		fmt.Fprintf(w, "### Other benchmarks\n\n")
+		other.printMedians(w)
+	}
+}
+
+// only returns the results of the ops that keep accepts, with the
+// servers that ran them.
+func (r *results) only(keep func(op string) bool) *results {
+	sub := &results{byKey: map[key]*samples{}, header: r.header}
+	for k, s := range r.byKey {
+		if keep(k.op) {
+			sub.byKey[k] = s
+			sub.runs = max(sub.runs, len(s.ns))
+		}
+	}
+	for _, row := range r.rows {
+		if keep(row.op) {
+			sub.rows = append(sub.rows, row)
+		}
+	}
+	for _, srv := range r.servers {
+		for k := range sub.byKey {
+			if k.server == srv {
+				sub.servers = append(sub.servers, srv)
+				break
+			}
+		}
+	}
+	return sub
 }
 
 func (r *results) tableHead(w io.Writer, first, second string, servers []string) {
@@ -214,7 +300,6 @@ func (r *results) tableHead(w io.Writer, first, second string, servers []string)
 // printMedians prints every row in its own unit, with the largest spread
 // of the row's runs.
 func (r *results) printMedians(w io.Writer) {
-	fmt.Fprintf(w, "### Medians\n\n")
 	r.tableHead(w, "benchmark", "unit", r.servers)
 	for _, row := range r.rows {
 		unit := "µs/op"
@@ -236,7 +321,7 @@ func (r *results) printMedians(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	worst, at := 0.0, ""
-	for k := range r.byKey {
+	for _, k := range slices.SortedFunc(maps.Keys(r.byKey), compareKeys) {
 		if s := r.spread(k.op, k.server, k.param); s > worst {
 			worst, at = s, fmt.Sprintf("%s/%s/%s", k.op, k.server, k.param)
 		}
