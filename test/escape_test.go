@@ -500,9 +500,10 @@ func TestEscape(t *testing.T) {
 }
 
 // TestEscapeByMount tries to mount a way out in a sandboxed system, as
-// its shell or its ctl file would: the host's files, a host program run
-// outside the sandbox, a 9P server over the network. Each is refused
-// there, and works in the system outside any sandbox.
+// its shell or its ctl file would: the host's files, a 9P server over
+// the network. Each is refused there, and works in the system outside
+// any sandbox. A host program is no way out: exec may be mounted, and
+// its program runs in the sandbox (TestExecSandboxMounted).
 func TestEscapeByMount(t *testing.T) {
 	h := setupHost(t)
 	_, systems := escapeSystems(t, h)
@@ -522,7 +523,6 @@ func TestEscapeByMount(t *testing.T) {
 		args []string
 	}{
 		{"hostfs", []string{filepath.Dir(h.secret)}},
-		{"exec", []string{"cat", h.secret}},
 		{"tcp!127.0.0.1!" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil},
 	} {
 		for _, n := range []string{"jailed", "nested"} {

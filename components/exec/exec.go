@@ -14,9 +14,11 @@
 //	/N/wait      read: blocks until the program exits, then its exit line
 //
 // The program starts when its session is made, as a plain child of loom
-// in a process group of its own, to which signals go. It sees the host:
-// exec sessions do not yet go through a sandboxed system's launcher, as
-// proc's processes do.
+// in a process group of its own, to which signals go; or, with a launcher
+// (Launch, LaunchFrom), as the launcher starts programs: a sandboxed
+// system gives its exec components the launcher of its kernel sandbox,
+// so that a program wrapped there sees the system's namespace, not the
+// host.
 //
 // data is a pipe, not a file: offsets are ignored, each byte the program
 // writes is read once, by whichever reader asks first, and a read blocks
@@ -95,8 +97,9 @@ files
 
 	A session lasts while any of its files is open; closing the last
 	one kills the program and the session goes. Many sessions may run
-	at once. Programs run as plain host children and see the host,
-	even in a sandboxed system (unlike start and /proc).
+	at once. Programs run as the system's host processes do: in a
+	sandboxed system, in its kernel sandbox, seeing its namespace;
+	elsewhere, as plain host children.
 
 example
 	mount exec /n/tr tr a-z A-Z
@@ -122,6 +125,9 @@ type FS struct {
 	dir     string
 	owner   string
 	errSize int
+	// launcher gives the launcher a session starts its program with;
+	// nil, or a nil launcher, means os/exec.
+	launcher func() proc.Launcher
 
 	wg sync.WaitGroup // every session's goroutines
 
@@ -147,9 +153,28 @@ func Owner(user string) Option { return func(fs *FS) { fs.owner = user } }
 // ErrSize sets how many bytes of standard error each session keeps.
 func ErrSize(n int) Option { return func(fs *FS) { fs.errSize = n } }
 
+// Launch makes every session start its program with l rather than as a
+// plain host child (os/exec): in a sandbox, say. The program's standard
+// files go to l as the *os.Files of pipes, the session's pid is the
+// handle's, its exit string is made from Wait's error, and ctl's signals
+// go through Signal. l looks for the program in its own view of the file
+// system, so New does not look for it on the host. A nil l means
+// os/exec.
+func Launch(l proc.Launcher) Option {
+	return LaunchFrom(func() proc.Launcher { return l })
+}
+
+// LaunchFrom makes each session start its program with the launcher f
+// gives when the session is made, or as a plain host child when f gives
+// nil: a component made before its system was put in a sandbox follows
+// it there (f is the system's proc.FS.Launcher, say). Sessions running
+// already are left where they are.
+func LaunchFrom(f func() proc.Launcher) Option { return func(fs *FS) { fs.launcher = f } }
+
 // New returns an FS whose sessions each run argv. The program is looked
 // up now, so that a name that is not there fails here rather than at
-// every clone.
+// every clone: on the host, unless a launcher is in force, whose view
+// of the files is its own.
 func New(argv []string, opts ...Option) (*FS, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("exec: no program")
@@ -159,8 +184,10 @@ func New(argv []string, opts ...Option) (*FS, error) {
 		o(fs)
 	}
 	// A relative path with a slash is the Dir option's to resolve, at
-	// each start.
-	if relToDir := fs.dir != "" && strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]); !relToDir {
+	// each start; a launcher looks in its own view of the files, where
+	// the host's may not be.
+	relToDir := fs.dir != "" && strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0])
+	if !relToDir && fs.launch() == nil {
 		if _, err := osexec.LookPath(argv[0]); err != nil {
 			return nil, err
 		}
@@ -228,9 +255,17 @@ func (fs *FS) list(ctx context.Context, r *synth.Req) ([]*synth.Node, error) {
 	return nodes, nil
 }
 
+// launch returns the launcher sessions start with now, nil for os/exec.
+func (fs *FS) launch() proc.Launcher {
+	if fs.launcher == nil {
+		return nil
+	}
+	return fs.launcher()
+}
+
 // openClone makes a session for r.User and returns its ctl, open.
 func (fs *FS) openClone(ctx context.Context, r *synth.Req) (*synth.Handle, error) {
-	s, err := fs.start(r.User)
+	s, err := fs.start(ctx, r.User)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +286,8 @@ type session struct {
 	user string
 	dir  *synth.Node
 	ctl  *synth.Node
-	cmd  *osexec.Cmd
+	cmd  *osexec.Cmd // the program, when os/exec started it
+	h    proc.Handle // the program, when a launcher started it
 	pid  int
 
 	stdin   *pipe // loom's end of the program's standard input
@@ -273,8 +309,8 @@ type session struct {
 }
 
 // start makes session and starts the program, holding one reference for
-// the clone open that asked for it.
-func (fs *FS) start(user string) (*session, error) {
+// the clone open that asked for it. ctx bounds the starting only.
+func (fs *FS) start(ctx context.Context, user string) (*session, error) {
 	fs.mu.Lock()
 	if fs.closed {
 		fs.mu.Unlock()
@@ -308,13 +344,25 @@ func (fs *FS) start(user string) (*session, error) {
 		outW.Close()
 		return nil, err
 	}
-	cmd := osexec.Command(fs.argv[0], fs.argv[1:]...)
-	cmd.Env, cmd.Dir = fs.env, fs.dir
-	// *os.Files go to the child as they are: no copying goroutines,
-	// and Wait closes nothing of loom's.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	err = cmd.Start()
+	if l := fs.launch(); l != nil {
+		// The launcher gets the pipes' *os.Files, which a sandbox
+		// passes to the program as they are; loom keeps its ends
+		// only, as below.
+		s.h, err = l(ctx, fs.argv, fs.env, fs.dir, inR, outW, errW)
+		if err == nil {
+			s.pid = s.h.Pid()
+		}
+	} else {
+		cmd := osexec.Command(fs.argv[0], fs.argv[1:]...)
+		cmd.Env, cmd.Dir = fs.env, fs.dir
+		// *os.Files go to the child as they are: no copying
+		// goroutines, and Wait closes nothing of loom's.
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err = cmd.Start(); err == nil {
+			s.cmd, s.pid = cmd, cmd.Process.Pid
+		}
+	}
 	inR.Close()
 	outW.Close()
 	errW.Close()
@@ -324,7 +372,7 @@ func (fs *FS) start(user string) (*session, error) {
 		errR.Close()
 		return nil, err
 	}
-	s.cmd, s.pid, s.started = cmd, cmd.Process.Pid, time.Now()
+	s.started = time.Now()
 	s.stdin, s.stdout = newPipe(inW), newPipe(outR)
 	s.errR, s.stderr = errR, synth.NewStream(fs.errSize)
 	s.makeTree()
@@ -357,6 +405,21 @@ func (s *session) drain() {
 // reap waits for the program to exit and records how it did.
 func (s *session) reap() {
 	defer s.fs.wg.Done()
+	if s.h != nil {
+		// The handle's Signal, not a pid, reaches the program: it
+		// is the launcher's to send no signal to a pid reused.
+		err := s.h.Wait()
+		s.mu.Lock()
+		s.exited = true
+		s.mu.Unlock()
+		msg, st := launchedStatus(err)
+		var user, sys time.Duration
+		if st != nil {
+			user, sys = st.UserTime(), st.SystemTime()
+		}
+		s.exit(msg, user, sys)
+		return
+	}
 	// Wait without reaping first: while the program is a zombie its
 	// pid, and so its process group, cannot be reused, so a signal
 	// sent under s.mu before exited is set reaches the right processes.
@@ -368,8 +431,13 @@ func (s *session) reap() {
 	s.mu.Unlock()
 	s.cmd.Wait()
 	st := s.cmd.ProcessState
-	msg := exitStatus(st)
-	line := fmt.Sprintf("%d %d %d %d %s\n", s.id, st.UserTime().Milliseconds(), st.SystemTime().Milliseconds(),
+	s.exit(exitStatus(st), st.UserTime(), st.SystemTime())
+}
+
+// exit records the program's exit, reaped: its exit string msg and the
+// CPU time it used.
+func (s *session) exit(msg string, user, sys time.Duration) {
+	line := fmt.Sprintf("%d %d %d %d %s\n", s.id, user.Milliseconds(), sys.Milliseconds(),
 		time.Since(s.started).Milliseconds(), synth.Quote(plan9Msg(s.fs.argv[0], s.id, msg)))
 	s.mu.Lock()
 	s.exitLine = line
@@ -404,6 +472,21 @@ func exitStatus(st *os.ProcessState) string {
 		return "exit " + strconv.Itoa(ws.ExitStatus())
 	}
 	return ""
+}
+
+// launchedStatus says how a program a launcher started ended, from its
+// handle's Wait: as exitStatus does when the error is os/exec's (whose
+// state, with the CPU times, it returns too), else the error's text,
+// which a launcher makes "exit N" or a note as proc's handles do.
+func launchedStatus(err error) (string, *os.ProcessState) {
+	var ee *osexec.ExitError
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.As(err, &ee) && ee.ProcessState != nil:
+		return exitStatus(ee.ProcessState), ee.ProcessState
+	}
+	return err.Error(), nil
 }
 
 // acquire takes a reference for an open of one of the session's files.
@@ -467,6 +550,13 @@ func (s *session) signal(sig syscall.Signal) error {
 	defer s.mu.Unlock()
 	if s.exited {
 		return errors.New("program has exited")
+	}
+	if s.h != nil {
+		err := s.h.Signal(sig)
+		if errors.Is(err, os.ErrProcessDone) {
+			return errors.New("program has exited")
+		}
+		return err
 	}
 	return unix.Kill(-s.pid, sig)
 }

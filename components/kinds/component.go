@@ -114,8 +114,9 @@ func (d *Default) Adopt(c Component) (Component, error) {
 //     files are shared, not copied, and a write through either shows in
 //     both;
 //   - a pipe is a new, empty pipe; an exec wraps the same program again,
-//     in d's environment; any other kind is made again from c's
-//     arguments;
+//     in d's environment, its sessions started where d's processes are
+//     (in d's sandbox once d is put in one); any other kind is made
+//     again from c's arguments;
 //   - a shared kind (dev, env, srv, log, proc) is d's own.
 func (d *Default) Copy(c Component) (Component, error) {
 	k, ok := Lookup(c.Kind)

@@ -125,7 +125,15 @@ var registry = []Kind{
 			if len(args) == 0 {
 				return nil, fmt.Errorf("exec: need a program; usage: mount exec old program [args ...]")
 			}
-			fsys, err := exec.New(args, exec.Owner(e.User), exec.Env(e.Environ()))
+			opts := []exec.Option{exec.Owner(e.User), exec.Env(e.Environ())}
+			if e.Proc != nil {
+				// Its programs start where the system's processes
+				// do, asked at each session: in the system's
+				// kernel sandbox once it is in one, even when the
+				// component was made before (as a clone makes it).
+				opts = append(opts, exec.LaunchFrom(e.Proc.Launcher))
+			}
+			fsys, err := exec.New(args, opts...)
 			if err != nil {
 				return nil, err // exec's errors say "exec: "
 			}

@@ -39,6 +39,12 @@ func (fs *FS) SetLauncher(l Launcher) {
 	fs.mu.Unlock()
 }
 
+// Launcher returns the launcher processes start with now, nil when they
+// start as plain host children. Other components that start host
+// programs for the system (exec) ask it at each start, and so follow
+// the system into its sandbox.
+func (fs *FS) Launcher() Launcher { return fs.launcher() }
+
 // launcher is the server's launcher, nil for os/exec.
 func (fs *FS) launcher() Launcher {
 	fs.mu.Lock()

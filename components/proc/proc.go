@@ -272,8 +272,11 @@ func (fs *FS) end(p *process) {
 	}
 	// What the process started and left in its group may hold its
 	// output open; with the reading ends closed the copying stops
-	// anyway.
-	syscall.Kill(-p.hostPid, syscall.SIGKILL)
+	// anyway. A launched program that never ran (a sandbox lacking it)
+	// has no pid, and kill(0) would be loom's own group.
+	if p.hostPid > 0 {
+		syscall.Kill(-p.hostPid, syscall.SIGKILL)
+	}
 	for _, r := range p.readers {
 		r.Close()
 	}

@@ -20,14 +20,15 @@ func ctx() context.Context { return context.Background() }
 // snapshot can make it again.
 //
 // A system in a sandbox that restricts anything mounts no new way out of
-// it: no hostfs or exec (the host's files and programs, which the
-// sandbox's view would not cover) and, unless its network is the
-// host's, no 9P address.
+// it: no hostfs (the host's files, which the sandbox's view would not
+// cover) and, unless its network is the host's, no 9P address. It may
+// mount exec: the programs run in the system's kernel sandbox, as its
+// other host processes do (the kind starts them with proc's launcher).
 func (sys *System) Resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
 	if pol := sys.Policy; pol.Restricts() {
 		switch {
-		case src == "hostfs" || src == "exec":
-			return nil, "", fmt.Errorf("%s: %w: the system is in a sandbox (%s), which host files and programs would leave", src, ns.ErrPerm, pol.Name)
+		case src == "hostfs":
+			return nil, "", fmt.Errorf("%s: %w: the system is in a sandbox (%s), which host files would leave", src, ns.ErrPerm, pol.Name)
 		case strings.Contains(src, "!") && pol.Network != NetHost:
 			return nil, "", fmt.Errorf("%s: %w: the system's sandbox (%s) grants network %s", src, ns.ErrPerm, pol.Name, pol.Network)
 		}

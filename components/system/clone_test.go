@@ -406,7 +406,8 @@ func TestCloneDefault(t *testing.T) {
 }
 
 // TestResolveSandboxed: a sandboxed system mounts nothing that would
-// leave its sandbox; the same mounts work outside any.
+// leave its sandbox; the same mounts work outside any. exec it mounts:
+// its programs run in the sandbox (TestExecSandboxed).
 func TestResolveSandboxed(t *testing.T) {
 	reg, _ := webSystem(t)
 	reg.DefineSandbox(rules(t, "loop", []string{"/tmp"}, nil, nil, "loopback", nil))
@@ -423,7 +424,7 @@ func TestResolveSandboxed(t *testing.T) {
 		ok   bool // in the sandbox
 	}{
 		{"hostfs", []string{dir}, false},
-		{"exec", []string{"cat"}, false},
+		{"exec", []string{"cat"}, true},
 		{"tcp!127.0.0.1!1", nil, false},
 		{"ramfs", nil, true},
 		{"pipe", nil, true},

@@ -286,3 +286,128 @@ func TestRun(t *testing.T) {
 		t.Errorf("Run(sleep 60) with ctx cancelled = nil; want an error")
 	}
 }
+
+// execSession opens the clone file of the exec component mounted at dir
+// of nsp, as glenda: it returns the open clone (the session's ctl) and
+// the session's directory.
+func execSession(t *testing.T, nsp ns.FS, dir string) (ns.File, string) {
+	t.Helper()
+	ctx := context.Background()
+	ctl, err := walk(ctx, nsp, "glenda", dir+"/clone")
+	if err != nil {
+		t.Fatalf("walk %s/clone: %v", dir, err)
+	}
+	if _, err := ctl.Open(ctx, ns.ORDWR); err != nil {
+		ctl.Clunk()
+		if strings.Contains(err.Error(), "sandbox:") {
+			t.Skipf("the kernel refuses the sandbox: %v", err)
+		}
+		t.Fatalf("open %s/clone: %v", dir, err)
+	}
+	buf := make([]byte, 16)
+	n, err := ctl.Read(ctx, buf, 0)
+	if err != nil || n == 0 {
+		ctl.Clunk()
+		t.Fatalf("read %s/clone = %q, %v; want a session number", dir, buf[:n], err)
+	}
+	return ctl, dir + "/" + string(buf[:n])
+}
+
+// pidNS is the pid namespace of the host process pid, as its
+// /proc/PID/ns/pid link says.
+func pidNS(pid int) string {
+	l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	return l
+}
+
+// TestExecSandboxed runs exec sessions in sandboxed systems: those of a
+// component a clone into the sandbox made again and those of one mounted
+// there afterwards run in the system's box (its pid namespace), talk
+// through their data files and die by their ctl; the original's, outside
+// any sandbox, run in loom's own pid namespace.
+func TestExecSandboxed(t *testing.T) {
+	for _, p := range []string{"/usr/bin/cat", "/dev/fuse"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
+		}
+	}
+	ctx := context.Background()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	src, err := reg.New("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Def.Env.Vars.Set("PATH", "/bin"); err != nil {
+		t.Fatal(err)
+	}
+	mount := func(s *System, dir string) {
+		t.Helper()
+		for _, d := range []string{"/n/", dir + "/"} {
+			if err := put(s.NS, d, ""); err != nil && !errors.Is(err, os.ErrExist) {
+				t.Fatalf("mkdir %s in %s: %v", d, s.Name, err)
+			}
+		}
+		fsys, aname, err := s.Resolve(ctx, "exec", []string{"cat"})
+		if err != nil {
+			t.Fatalf("mount exec cat in %s: %v", s.Name, err)
+		}
+		if err := s.NS.Mount(fsys, dir, ns.MREPL, aname); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mount(src, "/n/cat")
+	reg.DefineSandbox(rules(t, "jail", []string{"/n", "/tmp", "/usr", "/bin", "/lib", "/lib64"}, []string{"/usr"}, nil, "none", nil))
+	if err := reg.Clone(ctx, "src", "jailed", "jail"); err != nil {
+		t.Fatal(err)
+	}
+	jailed, err := reg.Get("jailed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount(jailed, "/n/later")
+
+	for _, tc := range []struct {
+		sys   *System
+		dir   string
+		boxed bool
+	}{
+		{src, "/n/cat", false},
+		{jailed, "/n/cat", true},
+		{jailed, "/n/later", true},
+	} {
+		what := tc.sys.Name + " " + tc.dir
+		ctl, sess := execSession(t, tc.sys.NS, tc.dir)
+		st, err := cat(tc.sys.NS, sess+"/status")
+		var id, pid int
+		if _, serr := fmt.Sscanf(st, "%d %d running", &id, &pid); err != nil || serr != nil {
+			ctl.Clunk()
+			t.Fatalf("%s: status = %q, %v; want N PID running", what, st, err)
+		}
+		want := pidNS(os.Getpid())
+		if tc.boxed {
+			box := tc.sys.Box()
+			if box == nil {
+				ctl.Clunk()
+				t.Fatalf("%s: a session runs, yet the system has no box", what)
+			}
+			want = pidNS(box.Pid())
+		}
+		if got := pidNS(pid); got == "" || got != want {
+			t.Errorf("%s: the program's pid namespace = %q; want %q (boxed %v)", what, got, want, tc.boxed)
+		}
+		if err := write(tc.sys.NS, sess+"/data", "through the data file\n"); err != nil {
+			t.Errorf("%s: write data: %v", what, err)
+		}
+		if got, err := cat(tc.sys.NS, sess+"/data"); got != "through the data file\n" {
+			t.Errorf("%s: read data = %q, %v; want the line cat echoes", what, got, err)
+		}
+		if _, err := ctl.Write(ctx, []byte("kill"), 0); err != nil {
+			t.Errorf("%s: ctl kill: %v", what, err)
+		}
+		if got, err := cat(tc.sys.NS, sess+"/wait"); !strings.HasSuffix(got, fmt.Sprintf("'cat %d: kill'\n", id)) {
+			t.Errorf("%s: wait after kill = %q, %v; want cat %d: kill", what, got, err, id)
+		}
+		ctl.Clunk()
+	}
+}
