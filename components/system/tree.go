@@ -119,7 +119,8 @@ func NewTree(s *Systems, opts ...TreeOption) *Tree {
 	t.noRoot = &synth.Node{Name: "snapshots", Mode: ns.DMDIR | 0o555}
 	root := &synth.Node{Name: "/", Mode: ns.DMDIR | 0o555, Children: []*synth.Node{
 		{Name: "ctl", Mode: 0o666, Open: t.ctl("", "/ctl")},
-		{Name: "systems", Mode: ns.DMDIR | 0o555, Gen: t.genSystems},
+		// Writable, as ctl is: removing a system's directory stops it.
+		{Name: "systems", Mode: ns.DMDIR | 0o777, Gen: t.genSystems},
 		{Name: "sandboxes", Mode: ns.DMDIR | 0o777, Gen: t.genSandboxes, Create: t.createSandbox},
 	}}
 	t.fs = synth.New(root, synth.Owner(t.owner))
@@ -177,7 +178,7 @@ func (t *Tree) systemDir(name string) *synth.Node {
 	snaps := &synth.Node{Name: "snapshots", Mode: ns.DMDIR | 0o555}
 	t.mountAt[root] = mountPoint{name, "root"}
 	t.mountAt[snaps] = mountPoint{name, "snapshots"}
-	return &synth.Node{Name: name, Mode: ns.DMDIR | 0o555, Children: []*synth.Node{
+	return &synth.Node{Name: name, Mode: ns.DMDIR | 0o555, Remove: t.stopSystem(name), Children: []*synth.Node{
 		{Name: "ctl", Mode: 0o666, Open: t.ctl(name, "/systems/"+name+"/ctl")},
 		synth.TextFile("status", 0o444, func(r *synth.Req) string { return t.status(name) }),
 		{Name: "ns", Mode: 0o444, Open: synth.Text(func(ctx context.Context, r *synth.Req) ([]byte, error) {
@@ -191,6 +192,20 @@ func (t *Tree) systemDir(name string) *synth.Node {
 		root,
 		snaps,
 	}}
+}
+
+// stopSystem stops the system name when its directory is removed, as
+// stop does; the default system, the server's own, stays.
+func (t *Tree) stopSystem(name string) func(ctx context.Context, r *synth.Req) error {
+	return func(ctx context.Context, r *synth.Req) error {
+		if name == t.def {
+			return fmt.Errorf("stop %s: the server's default system stays: %w", name, ns.ErrPerm)
+		}
+		if err := t.reg.Stop(name); err != nil {
+			return fmt.Errorf("stop: %w", err)
+		}
+		return nil
+	}
 }
 
 // MaxPending is the most script text a ctl file holds for the rest of

@@ -614,3 +614,33 @@ func TestTreeConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTreeRemoveSystem: removing /systems/NAME stops the system, as stop
+// does; the default system's directory stays.
+func TestTreeRemoveSystem(t *testing.T) {
+	reg, tree, _ := newTestTree(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{{"web", true}, {"loom", false}} {
+		root, _ := tree.Attach(ctx, "glenda", "")
+		f, err := ns.WalkPath(ctx, root, "/systems/"+tt.name)
+		root.Clunk()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.(ns.Remover).Remove(ctx)
+		f.Clunk()
+		_, gerr := reg.Get(tt.name)
+		if tt.ok && (err != nil || gerr == nil) {
+			t.Errorf("remove /systems/%s = %v, and the system: %v; want it stopped", tt.name, err, gerr)
+		}
+		if !tt.ok && (!errors.Is(err, fs.ErrPermission) || gerr != nil) {
+			t.Errorf("remove /systems/%s = %v, and the system: %v; want permission denied, the system kept", tt.name, err, gerr)
+		}
+	}
+	if got := treeList(t, tree, "/systems"); !slices.Equal(got, []string{"loom"}) {
+		t.Errorf("ls /systems after rm web = %q; want loom", got)
+	}
+}
