@@ -27,6 +27,11 @@ import (
 //   - the sandbox, nested in the one src is in (Intersect), applied to
 //     that namespace (Apply); the bytes src has written count against
 //     dst's write limit too;
+//   - what was done in src's sandbox's view since it was made (its binds
+//     and mounts, those of components made there included, which are
+//     copied as the rest), done again in dst's view, after its sandbox,
+//     as a shell there would do it: what that sandbox refuses is left
+//     out, with a line in dst's log (see viewReplay);
 //   - src's running host processes started again in dst, each from its
 //     whole definition (proc.Def): the same name and arguments, the
 //     environment it was started with (not src's as it is now, nor
@@ -70,6 +75,10 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 	if err != nil {
 		return fmt.Errorf("clone %s: %w", src, err)
 	}
+	view, err := from.viewText()
+	if err != nil {
+		return fmt.Errorf("clone %s: %w", src, err)
+	}
 	d, err := kinds.NewDefault(s.user, append(slices.Clone(s.opts), kinds.Bare())...)
 	if err != nil {
 		return err
@@ -90,7 +99,14 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 		return err
 	}
 	sys := &System{Name: dst, Def: d, Policy: Unrestricted(), NS: d.NS}
-	if err := ns.Replay(d.NS, cmds, d.ReplayResolver(ctx, from.Def.Components())); err != nil {
+	resolve := d.ReplayResolver(ctx, from.Def.Components())
+	if err := ns.Replay(d.NS, cmds, resolve); err != nil {
+		return err
+	}
+	// The components src's view mounts are copied now, while src is
+	// still, and mounted once dst's view is made.
+	v, err := newViewReplay(view, cmds, pol, resolve)
+	if err != nil {
 		return err
 	}
 	sys.budget().add(from.budget().spent())
@@ -103,6 +119,7 @@ func (s *Systems) Clone(ctx context.Context, src, dst, sandbox string) (err erro
 	if err := sys.apply(ctx, pol); err != nil {
 		return err
 	}
+	sys.logLeftOut("clone of "+src, v.replay(sys.NS, sys.Gated))
 	for _, pd := range from.Def.Env.Proc.Defs() {
 		if _, err := d.Env.Proc.StartDef(ctx, pd); err != nil {
 			return fmt.Errorf("restart %s: %w", proc.JoinArgs(pd.Args), err)

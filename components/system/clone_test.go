@@ -1,6 +1,7 @@
 package system
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -548,5 +549,239 @@ func TestRestartDefs(t *testing.T) {
 		if len(ds) != 1 || ds[0].Dir != dir || !slices.Contains(ds[0].Env, "X=one") || !slices.Equal(ds[0].Args, argv) {
 			t.Errorf("%s: Defs() = %q; want one with X=one, %s and %q", s.Name, ds, dir, argv)
 		}
+	}
+}
+
+// viewSystem makes what a shell inside a sandboxed system does in its
+// view: web, with /tmp/d/f and /n, cloned as w2 in the sandbox s (allow
+// /tmp /n; readonly /tmp/d); in w2's view a ramfs of its own mounted on
+// /n/x holding /n/x/file, and /tmp/d bound on /n/d. None of it is in
+// w2's namespace as built.
+func viewSystem(t *testing.T) (*Systems, *System) {
+	t.Helper()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	web, err := reg.New("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/tmp/d/", "/tmp/d/f", "/n/", "/secret"} {
+		if err := put(web.NS, p, "hi"); err != nil {
+			t.Fatalf("put %s: %v", p, err)
+		}
+	}
+	reg.DefineSandbox(rules(t, "s", []string{"/tmp", "/n"}, []string{"/tmp/d"}, nil, "", nil))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "web", "w2", "s"); err != nil {
+		t.Fatal(err)
+	}
+	w2 := mustGet(t, reg, "w2")
+	for _, p := range []string{"/n/x/", "/n/d/"} {
+		if err := put(w2.NS, p, ""); err != nil {
+			t.Fatalf("mkdir %s in w2: %v", p, err)
+		}
+	}
+	x, _, err := w2.Resolve(ctx, "ramfs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.NS.Mount(x, "/n/x", ns.MREPL|ns.MCREATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(w2.NS, "/n/x/file", "data"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.NS.Bind("/tmp/d", "/n/d", ns.MREPL); err != nil {
+		t.Fatal(err)
+	}
+	return reg, w2
+}
+
+// checkView checks that s's view holds what viewSystem made in w2's:
+// the ramfs on /n/x with its file, and /tmp/d on /n/d, still read-only.
+func checkView(t *testing.T, s *System, file string) {
+	t.Helper()
+	if got, err := cat(s.NS, "/n/x/file"); err != nil || got != file {
+		t.Errorf("cat /n/x/file in %s = %q, %v; want %q", s.Name, got, err, file)
+	}
+	if got, err := cat(s.NS, "/n/d/f"); err != nil || got != "hi" {
+		t.Errorf("cat /n/d/f in %s = %q, %v; want hi, through the bind of /tmp/d", s.Name, got, err)
+	}
+	if err := write(s.NS, "/n/d/f", "x"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("write /n/d/f in %s = %v; want ErrPermission: /tmp/d is read-only", s.Name, err)
+	}
+	if _, err := cat(s.NS, "/secret"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cat /secret in %s = %v; want ErrNotExist", s.Name, err)
+	}
+}
+
+// viewTree returns the tree of the component s's view mounts on /n/x.
+func viewTree(t *testing.T, s *System) ns.FS {
+	t.Helper()
+	text, err := s.NS.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := ns.ParseText("view", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cmds {
+		if c.Op == "mount" && c.Args[1] == "/n/x" {
+			comp, ok := s.Def.Component(c.Args[0])
+			if !ok {
+				t.Fatalf("%s's view mounts %s on /n/x, not a component of its", s.Name, c.Args[0])
+			}
+			return comp.FS
+		}
+	}
+	t.Fatalf("%s's view mounts nothing on /n/x:\n%s", s.Name, text)
+	return nil
+}
+
+// TestCloneView checks that a clone of a sandboxed system has what was
+// mounted and bound in the original's view, with the data, and a ramfs
+// of its own, not the original's.
+func TestCloneView(t *testing.T) {
+	reg, w2 := viewSystem(t)
+	if err := reg.Clone(context.Background(), "w2", "w3", ""); err != nil {
+		t.Fatal(err)
+	}
+	w3 := mustGet(t, reg, "w3")
+	checkView(t, w3, "data")
+	checkViewGated(t, w3)
+	if err := write(w3.NS, "/n/x/file", "w3's"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat(w2.NS, "/n/x/file"); got != "data" {
+		t.Errorf("cat /n/x/file in w2 after w3 wrote it = %q; want data: the clone shares w2's ramfs", got)
+	}
+	if viewTree(t, w2) == viewTree(t, w3) {
+		t.Errorf("w2 and w3 mount one server on /n/x; want a copy each")
+	}
+	want, _ := w2.NS.Text()
+	if got, _ := w3.NS.Text(); !bytes.Equal(got, want) {
+		t.Errorf("w3's view text =\n%s; want w2's\n%s", got, want)
+	}
+}
+
+// TestCloneViewNarrower checks that a clone into a sandbox that hides a
+// path the original's view bound does not get that bind back (nor the
+// path by it), and says so in its log, while the rest of the view is
+// there.
+func TestCloneViewNarrower(t *testing.T) {
+	reg, _ := viewSystem(t)
+	reg.DefineSandbox(rules(t, "narrow", []string{"/n"}, nil, nil, "", nil))
+	if err := reg.Clone(context.Background(), "w2", "w4", "narrow"); err != nil {
+		t.Fatal(err)
+	}
+	w4 := mustGet(t, reg, "w4")
+	if got, err := cat(w4.NS, "/n/x/file"); err != nil || got != "data" {
+		t.Errorf("cat /n/x/file in w4 = %q, %v; want data", got, err)
+	}
+	for _, p := range []string{"/n/d/f", "/tmp/d/f"} {
+		if _, err := cat(w4.NS, p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cat %s in w4 = %v; want ErrNotExist: its sandbox hides /tmp", p, err)
+		}
+	}
+	text, err := w4.NS.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text), "/tmp/d") {
+		t.Errorf("w4's view text =\n%s; want no bind of /tmp/d", text)
+	}
+	lines, err := logLines(context.Background(), w4.Def.Env.Log, "glenda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(lines, func(l LogLine) bool {
+		return l.Writer == "sandbox" && strings.Contains(l.Text, "bind /tmp/d /n/d left out of the view")
+	}) {
+		t.Errorf("w4's log = %q; want the bind of /tmp/d said to be left out", lines)
+	}
+}
+
+// TestCloneViewRefuses checks that a view's mount of a component of the
+// namespace as built (here the root's tree, which holds what the
+// sandbox hides) is not made again in a clone.
+func TestCloneViewRefuses(t *testing.T) {
+	reg, w2 := viewSystem(t)
+	ctx := context.Background()
+	root, _, err := w2.Resolve(ctx, rootComp(t, w2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := put(w2.NS, "/n/r/", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.NS.Mount(root, "/n/r", ns.MREPL, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cat(w2.NS, "/n/r/secret"); err != nil || got != "hi" {
+		t.Fatalf("cat /n/r/secret in w2 = %q, %v; want hi, the shell's mount of the root's tree", got, err)
+	}
+	if err := reg.Clone(ctx, "w2", "w3", ""); err != nil {
+		t.Fatal(err)
+	}
+	w3 := mustGet(t, reg, "w3")
+	if _, err := cat(w3.NS, "/n/r/secret"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cat /n/r/secret in w3 = %v; want ErrNotExist: the root's tree is not the view's own", err)
+	}
+	checkView(t, w3, "data")
+}
+
+// rootComp names the component s's namespace as built mounts on /.
+func rootComp(t *testing.T, s *System) string {
+	t.Helper()
+	text, err := s.Def.NS.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := ns.ParseText("ns", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cmds {
+		if c.Op == "mount" && c.Args[1] == "/" {
+			return c.Args[0]
+		}
+	}
+	t.Fatalf("nothing mounted on / in\n%s", text)
+	return ""
+}
+
+// checkViewGated checks that the server s's view mounts on /n/x is
+// behind s's gate: a request to it waits while s is paused.
+func checkViewGated(t *testing.T, s *System) {
+	t.Helper()
+	ctx := context.Background()
+	f, err := walk(ctx, s.NS, "glenda", "/n/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Clunk()
+	if err := s.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Resume()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := f.Stat(cctx)
+		errc <- err
+	}()
+	for s.Held() != 1 {
+		select {
+		case err := <-errc:
+			t.Fatalf("stat /n/x in %s while paused = %v; want it held by the gate", s.Name, err)
+		default:
+			time.Sleep(time.Millisecond)
+		}
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, ns.ErrInterrupt) {
+		t.Errorf("stat /n/x in %s while paused, flushed = %v; want ErrInterrupt", s.Name, err)
 	}
 }

@@ -25,12 +25,17 @@ package system
 //	          is 1, the tree's files, each u8 1, string path, u32 mode,
 //	          string uid, gid, muid, u32 mtime, u32 atime, u64 length and
 //	          the data, the root first and each directory before what it
-//	          holds; u8 0 ends them. One comp section per component.
+//	          holds; u8 0 ends them. One comp section per component,
+//	          named KIND.N after its kind.
+//	9 view    what was done in the sandbox's view after the sandbox
+//	          was applied (Snapshot.View), binds and mounts in
+//	          namespace text, the whole section; empty for a system in
+//	          no sandbox
 //
-// The version is still 1 although the procs section gained env and dir:
-// no image had left this tree before they were added, so there is no
-// older file of version 1 to read. From now on a change of the format
-// bumps it.
+// The version is still 1 although the procs section gained env and dir
+// and the view section was added: no image had left this tree before
+// they were, so there is no older file of version 1 to read. From now on
+// a change of the format bumps it.
 //
 // A loader reads the version, then checks the SHA-256 of the whole file
 // before it makes anything; it bounds every length by what is left of
@@ -77,6 +82,7 @@ const (
 	secSrv    = 6
 	secProcs  = 7
 	secComp   = 8
+	secView   = 9
 	secEnd    = 0xff
 
 	maxSection = 64 << 20 // of any section but comp
@@ -194,6 +200,11 @@ func WriteImage(w io.Writer, sn *Snapshot, out io.Writer) error {
 	e = enc{}
 	e.b.Write(sn.NS)
 	if err := section(secNS, &e); err != nil {
+		return err
+	}
+	e = enc{}
+	e.b.Write(sn.View)
+	if err := section(secView, &e); err != nil {
 		return err
 	}
 	e = enc{}
@@ -566,7 +577,7 @@ func decodeSections(d *dec, body int64) (*Snapshot, error) {
 		}
 		pos += int64(n)
 	}
-	for _, k := range []uint8{secHead, secNS, secPolicy, secEnv, secLog, secSrv, secProcs} {
+	for _, k := range []uint8{secHead, secNS, secView, secPolicy, secEnv, secLog, secSrv, secProcs} {
 		if !seen[k] {
 			return nil, imageError("section %d missing", k)
 		}
@@ -599,6 +610,21 @@ func decodeSection(d *dec, kind uint8, sn *Snapshot) error {
 		sn.NS = b
 		if _, err := ns.ParseText("image", b); err != nil {
 			return imageError("namespace: %v", err)
+		}
+	case secView:
+		b := make([]byte, d.left)
+		if err := d.read(b); err != nil {
+			return err
+		}
+		sn.View = b
+		cmds, err := ns.ParseText("view", b)
+		if err != nil {
+			return imageError("view: %v", err)
+		}
+		for _, c := range cmds {
+			if c.Op != "bind" && c.Op != "mount" {
+				return imageError("view: %v: %s: only binds and mounts are made in a view", c.Pos, c.Op)
+			}
 		}
 	case secPolicy:
 		p := &sn.Policy
@@ -723,6 +749,11 @@ func decodeComp(d *dec, sn *Snapshot) error {
 	if !ok || k.Shared {
 		return imageError("component %s: kind %q is not one to keep", c.Name, c.Kind)
 	}
+	// As the system names them: a name of any other form could be one
+	// a policy's view reserves (sandboxServer).
+	if n, ok := strings.CutPrefix(c.Name, c.Kind+"."); !ok || !seqName(n) {
+		return imageError("component %s: not named %s.N", c.Name, c.Kind)
+	}
 	for _, o := range sn.Comps {
 		if o.Name == c.Name {
 			return imageError("component %s twice", c.Name)
@@ -744,6 +775,20 @@ func decodeComp(d *dec, sn *Snapshot) error {
 	}
 	sn.Comps = append(sn.Comps, c)
 	return nil
+}
+
+// seqName reports whether n is a component's number: decimal, from 1,
+// without leading zeros.
+func seqName(n string) bool {
+	if n == "" || n[0] == '0' || len(n) > 9 {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeTree(d *dec) (*ramfs.FS, error) {

@@ -283,7 +283,7 @@ func apply(ctx context.Context, nsp *ns.Namespace, p Policy, b *budget) (*ns.Nam
 		view = limited(view, b)
 	}
 	out := ns.New(user)
-	if err := out.Mount(ns.Named("sandbox", view), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
+	if err := out.Mount(ns.Named(sandboxServer, view), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
 		return nil, err
 	}
 	for _, r := range cleanPaths(p.ReadOnly) {
@@ -298,11 +298,43 @@ func apply(ctx context.Context, nsp *ns.Namespace, p Policy, b *budget) (*ns.Nam
 			return nil, fmt.Errorf("readonly %s: %w", r, err)
 		}
 		f.Clunk()
-		if err := out.Mount(ns.Named("readonly", ns.ReadOnly(sub{view, r})), r, ns.MREPL|ns.MCREATE, ""); err != nil {
+		if err := out.Mount(ns.Named(readonlyServer, ns.ReadOnly(sub{view, r})), r, ns.MREPL|ns.MCREATE, ""); err != nil {
 			return nil, fmt.Errorf("readonly %s: %w", r, err)
 		}
 	}
 	return out, nil
+}
+
+// The names of the servers a policy mounts in the view it makes: its
+// whole view of the namespace at /, and each read-only path. They are
+// reserved: no component can have them (a component is named after its
+// kind, KIND.N, or is a shared kind, and no kind has these names; an
+// image naming one otherwise is refused), so that in a view's text a
+// mount of one of them is the policy's, and every other line is what
+// was done in the view since (ownCmds).
+const (
+	sandboxServer  = "sandbox"
+	readonlyServer = "readonly"
+)
+
+// ownCmds returns the commands of a view's text that are not the
+// policy's own mounts: the binds and mounts made in the view after the
+// policy was applied, which a new view of the same system (a clone's,
+// the view rebuilt by a rollback, a loaded image's) replays after its own
+// policy.
+func ownCmds(text []byte) ([]ns.Cmd, error) {
+	cmds, err := ns.ParseText("view", text)
+	if err != nil {
+		return nil, err
+	}
+	var own []ns.Cmd
+	for _, c := range cmds {
+		if c.Op == "mount" && len(c.Args) > 0 && (c.Args[0] == sandboxServer || c.Args[0] == readonlyServer) {
+			continue
+		}
+		own = append(own, c)
+	}
+	return own, nil
 }
 
 // visible reports whether p, clean, is within an allowed path.

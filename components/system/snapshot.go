@@ -26,9 +26,10 @@ import (
 // returns the system to, and what save writes to a file and load makes
 // a system of again.
 //
-// It holds the namespace's text; the system's components other than the
-// shared ones (a ramfs as a copy-on-write clone of its tree, any other
-// kind as its kind and arguments, from which it is made again); the
+// It holds the namespace's text, and that of what was done in the
+// sandbox's view; the system's components other than the shared ones
+// (a ramfs as a copy-on-write clone of its tree, any other kind as its
+// kind and arguments, from which it is made again); the
 // environment; the log's lines; the srv entries; the sandbox; and the
 // whole definitions (proc.Def: name, arguments, environment, working
 // directory) of the host processes that were running. The memory of
@@ -38,6 +39,11 @@ type Snapshot struct {
 	System string    // the system it was taken of
 	Time   time.Time // when
 	NS     []byte    // the namespace's text
+	// View is what was done in the sandbox's view of the namespace
+	// after the sandbox was applied, as namespace text: binds and
+	// mounts made by a shell in the system (see viewReplay). It is
+	// empty for a system in no sandbox, whose NS holds them.
+	View   []byte
 	Policy Policy
 	Comps  []kinds.Component // FS is a *ramfs.FS for a ramfs, nil otherwise
 	Vars   []string          // NAME=value
@@ -311,7 +317,11 @@ func (sys *System) capture(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", sys.Name, err)
 	}
-	sn := &Snapshot{System: sys.Name, Time: time.Now(), NS: text, Policy: sys.Policy,
+	view, err := sys.viewText()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", sys.Name, err)
+	}
+	sn := &Snapshot{System: sys.Name, Time: time.Now(), NS: text, View: view, Policy: sys.Policy,
 		Vars: d.Env.Vars.Environ(), Procs: d.Env.Proc.Defs()}
 	for _, c := range d.Components() {
 		if k, ok := kinds.Lookup(c.Kind); ok && k.Shared {
@@ -580,10 +590,11 @@ func (sys *System) SnapshotsFS() ns.FS {
 }
 
 // Rollback returns the system to its snapshot name: its trees hold what
-// they held then, its namespace is the snapshot's, its environment and
-// srv entries are, and its host processes are killed and started again
-// from the snapshot's definitions of them (proc.Def), each with its own
-// environment and working directory.
+// they held then, its namespace is the snapshot's (the sandbox's view
+// too: what was done in it then is done again in the view made anew),
+// its environment and srv entries are, and its host processes are
+// killed and started again from the snapshot's definitions of them
+// (proc.Def), each with its own environment and working directory.
 //
 // Changes to the system wait while it goes on; reads go on, and see the
 // system as it was until the new state is put in place, at once: the
@@ -645,6 +656,13 @@ func (sys *System) Rollback(ctx context.Context, name string) error {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("namespace: %w", err))
 	}
+	var v *viewReplay
+	if aside != nil {
+		built, _ := ns.ParseText("namespace", sn.NS) // buildGated parsed it
+		if v, err = newViewReplay(sn.View, built, sys.Policy, d.ReplayResolver(ctx, sn.Comps)); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	// Nothing below goes through the gate: holding every request
 	// makes the swap and the setting of the environment and srv one
 	// step for those who read them.
@@ -658,10 +676,13 @@ func (sys *System) Rollback(ctx context.Context, name string) error {
 		aside.Clear() // lets go of the namespace as it was
 		// The sandbox's view holds files of the namespace it was
 		// made over (its read-only paths): make it again over the
-		// new one, the same way.
-		if err := sys.reapply(ctx); err != nil {
+		// new one, the same way, with what was done in it by the
+		// time of the snapshot.
+		left, err := sys.reapply(ctx, v, g.Wrap)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("sandbox: %w", err))
 		}
+		sys.logLeftOut("rollback to "+sn.Name, left)
 	}
 	sys.markGated()
 	if w, err := d.Env.Log.Writer("snapshot"); err == nil {
@@ -748,7 +769,8 @@ func (sys *System) Paused() bool {
 
 // fromSnapshot makes the system name of sn, not yet registered: new
 // components holding sn's state, its namespace replayed over them, its
-// sandbox, its processes started.
+// sandbox, what was done in the sandbox's view done again (viewReplay),
+// its processes started.
 func (s *Systems) fromSnapshot(ctx context.Context, name string, sn *Snapshot) (_ *System, err error) {
 	d, err := kinds.NewDefault(s.user, append(slices.Clone(s.opts), kinds.Bare())...)
 	if err != nil {
@@ -775,9 +797,18 @@ func (s *Systems) fromSnapshot(ctx context.Context, name string, sn *Snapshot) (
 	}
 	sys.snap.gate = g
 	sys.markGated()
+	built, err := ns.ParseText("namespace", sn.NS)
+	if err != nil {
+		return nil, err
+	}
+	v, err := newViewReplay(sn.View, built, sn.Policy, d.ReplayResolver(ctx, sn.Comps))
+	if err != nil {
+		return nil, err
+	}
 	if err := sys.apply(ctx, sn.Policy); err != nil {
 		return nil, err
 	}
+	sys.logLeftOut("load of "+sn.System+"@"+sn.Name, v.replay(sys.NS, sys.Gated))
 	if err := startProcs(ctx, d, sn.Procs); err != nil {
 		return nil, err
 	}

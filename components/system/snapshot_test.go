@@ -527,7 +527,7 @@ func mustGet(t *testing.T, reg *Systems, name string) *System {
 func image(t testing.TB) []byte {
 	t.Helper()
 	sn := &Snapshot{Name: "s", System: "web", Time: time.Unix(1700000000, 0), NS: []byte("mount -c ramfs.1 /\n"),
-		Policy: Unrestricted(), Vars: []string{"a=1"}, Log: []LogLine{{time.Unix(1700000000, 0), "w", "line\n"}},
+		View: []byte("bind -a /d /n\n"), Policy: Unrestricted(), Vars: []string{"a=1"}, Log: []LogLine{{time.Unix(1700000000, 0), "w", "line\n"}},
 		Srv: []SrvEntry{{Name: "x", Addr: "tcp!h!1"}}, Procs: []proc.Def{{Name: "sleep", Args: []string{"sleep", "1"}, Env: []string{"PATH=/bin"}, Dir: "/tmp"}}}
 	tree := ramfs.New()
 	if err := put(tree, "/d/", ""); err != nil {
@@ -789,5 +789,107 @@ func TestRollbackSandboxed(t *testing.T) {
 	}
 	if _, err := cat(web2.NS, "/secret/key"); !errors.Is(err, ns.ErrNotExist) {
 		t.Errorf("cat /secret/key in the sandbox after rollback = %v; want ErrNotExist", err)
+	}
+}
+
+// TestRollbackView checks that a rollback of a sandboxed system makes
+// its view what it was at the snapshot: the mounts and binds made in it
+// then, over the trees as they were, and not those made since.
+func TestRollbackView(t *testing.T) {
+	_, w2 := viewSystem(t)
+	ctx := context.Background()
+	want, err := w2.NS.Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w2.Snapshot(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	if err := overwrite(w2.NS, "/n/x/file", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.NS.Unmount("", "/n/d"); err != nil {
+		t.Fatal(err)
+	}
+	y, _, err := w2.Resolve(ctx, "ramfs", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.NS.Mount(y, "/n", ns.MAFTER, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Rollback(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	checkView(t, w2, "data")
+	checkViewGated(t, w2)
+	if got, err := w2.NS.Text(); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("w2's view text after rollback =\n%s(%v); want as at the snapshot\n%s", got, err, want)
+	}
+}
+
+// TestSaveLoadView checks that an image of a sandboxed system carries
+// what was done in its view, and that the system loaded from it has it,
+// in a ramfs of its own.
+func TestSaveLoadView(t *testing.T) {
+	reg, w2 := viewSystem(t)
+	ctx := context.Background()
+	f := filepath.Join(t.TempDir(), "w2.img")
+	if err := reg.Save(ctx, nil, "w2", f); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := ReadImage(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "mount -c ramfs.3 /n/x\nbind /tmp/d /n/d\n"; string(sn.View) != want {
+		t.Errorf("the image's view = %q; want %q", sn.View, want)
+	}
+	w5, err := reg.Load(ctx, nil, f, "w5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkView(t, w5, "data")
+	checkViewGated(t, w5)
+	if err := overwrite(w5.NS, "/n/x/file", "w5's"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cat(w2.NS, "/n/x/file"); got != "data" {
+		t.Errorf("cat /n/x/file in w2 after w5 wrote it = %q; want data", got)
+	}
+	want, _ := w2.NS.Text()
+	if got, _ := w5.NS.Text(); !bytes.Equal(got, want) {
+		t.Errorf("w5's view text =\n%s; want w2's\n%s", got, want)
+	}
+}
+
+// TestImageViewBad checks that an image whose view holds more than
+// binds and mounts, or names a component otherwise than KIND.N (as the
+// policy's own servers are named), is refused.
+func TestImageViewBad(t *testing.T) {
+	for _, tc := range []struct {
+		view, comp, want string
+	}{
+		{"unmount /n\n", "ramfs.1", "only binds and mounts"},
+		{"bind /a\n", "ramfs.1", "view"},
+		{"", "sandbox", "not named ramfs.N"},
+		{"", "ramfs.01", "not named ramfs.N"},
+		{"", "ramfs.x", "not named ramfs.N"},
+	} {
+		sn := &Snapshot{NS: []byte("mount -c " + tc.comp + " /\n"), View: []byte(tc.view), Policy: Unrestricted(),
+			Comps: []kinds.Component{kindsComp(tc.comp, "ramfs", ramfs.New())}}
+		var b bytes.Buffer
+		if err := WriteImage(&b, sn, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := decodeImage(bytes.NewReader(b.Bytes()), int64(b.Len()), nil)
+		if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("decode of view %q, component %s = %v; want ErrImage saying %q", tc.view, tc.comp, err, tc.want)
+		}
+	}
+	for _, name := range []string{sandboxServer, readonlyServer} {
+		if _, ok := kinds.Lookup(name); ok {
+			t.Errorf("kinds.Lookup(%q) finds a kind; want none: a policy's view reserves the name", name)
+		}
 	}
 }

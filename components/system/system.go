@@ -3,13 +3,22 @@
 // system sees, and the registry that makes, finds and stops systems.
 //
 // A system is made as the default one is (kinds.NewDefault): its own dev,
-// env, srv, log and proc, a ramfs root and /tmp. A policy (Policy) is
-// applied to its namespace as namespace transformations (Apply): hidden
-// paths, read-only paths, granted devices. The host processes of a system
-// whose policy restricts anything run in a sandbox of the kernel's
-// (components/sandbox): in the system's namespace, with the host's /usr,
-// /bin, /lib and /lib64 shown read-only where the policy allows them,
-// the policy's network, and its memory and processes limits.
+// env, srv, log and proc, a ramfs root and /tmp; every component a mount
+// makes is named in its namespace text (KIND.N), so that the text
+// replays. A policy (Policy) is applied to its namespace as namespace
+// transformations (Apply): hidden paths, read-only paths, granted
+// devices, a budget of bytes written. The host processes of a system
+// whose policy restricts anything run in one kernel sandbox of its own
+// (components/sandbox, made on the first start): in the system's
+// namespace, with the host's /usr, /bin, /lib and /lib64 shown read-only
+// where the policy allows them, the policy's network, and its memory,
+// processes and cpu limits.
+//
+// Clone (clone.go) copies a system into a sandbox; snapshot.go keeps its
+// state at a moment, rolls back to it, pauses and resumes it; image.go
+// is the file format of save and load; tree.go is the file tree a
+// server exports (/ctl, /systems, /sandboxes); export.go serves a system
+// to other machines and imports theirs.
 package system
 
 import (
@@ -17,7 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
+	"strings"
 	"sync"
 
 	"loom/components/kinds"
@@ -244,19 +255,185 @@ func (sys *System) apply(ctx context.Context, p Policy) error {
 }
 
 // reapply makes the sandbox's view of the namespace again, after the
-// namespace was rebuilt, and puts it in place of the old at once: shells
-// and the kernel's view keep the same *ns.Namespace.
-func (sys *System) reapply(ctx context.Context) error {
+// namespace was rebuilt, with v's commands replayed in it after the
+// policy (v may be nil), and puts it in place of the old at once: shells
+// and the kernel's view keep the same *ns.Namespace. wrap puts each
+// server v mounts behind the system's gate. It returns the commands of
+// v the new view refused, which are left out.
+func (sys *System) reapply(ctx context.Context, v *viewReplay, wrap func(ns.FS) ns.FS) ([]leftOut, error) {
 	if sys.NS == sys.Def.NS {
-		return nil
+		return nil, nil
 	}
 	n, err := apply(ctx, sys.Def.NS, sys.Policy, sys.budget())
 	if err != nil {
-		return err
+		return nil, err
 	}
+	left := v.replay(n, wrap)
 	sys.NS.Swap(n)
 	n.Clear()
-	return nil
+	return left, nil
+}
+
+// viewText returns what was done in the system's view since its policy
+// was applied, as namespace text (ownCmds): nothing for a system in no
+// sandbox, whose view is the namespace as built and whose text holds it
+// all.
+func (sys *System) viewText() ([]byte, error) {
+	if sys.NS == sys.Def.NS {
+		return nil, nil
+	}
+	text, err := sys.NS.Text()
+	if err != nil {
+		return nil, fmt.Errorf("view: %w", err)
+	}
+	cmds, err := ownCmds(text)
+	if err != nil {
+		return nil, fmt.Errorf("view: %w", err)
+	}
+	return ns.PrintText(cmds), nil
+}
+
+// A viewReplay is what replaying a view's own commands (viewText) in a
+// new view takes: the commands, the new view's policy, and the servers
+// they mount, got beforehand (newViewReplay) so that a clone copies
+// them while its source is still.
+//
+// Replaying never widens the new view: the commands run in it after its
+// policy, as a shell there runs them, so that a bind of a path the
+// policy hides fails as the shell's would. A mount is held to the
+// policy more strictly than the shell's (sys.Resolve): under a policy
+// that restricts anything, besides host files and a network the policy
+// does not grant, a view's mount may not name a shared kind (a new dev
+// would show every device), a component the namespace as built mounts
+// (the policy may hide where it is), a host directory, or a posted
+// server outside the allowed paths. Those are not the view's own
+// components, and a narrower sandbox must not get them back this way.
+//
+// A command the new view refuses is left out, and said so in the
+// system's log, as Plan 9's newns goes on past a bind that fails: a
+// clone into a narrower sandbox is meant to lose what that sandbox
+// hides, not to fail for it. A server that cannot be had at all (a copy
+// that fails) fails the whole step instead.
+type viewReplay struct {
+	cmds    []ns.Cmd
+	pol     Policy
+	built   map[string]bool // servers the namespace as built mounts
+	servers map[string]ns.FS
+}
+
+// A leftOut is a command of a view the new view refused.
+type leftOut struct {
+	cmd ns.Cmd
+	err error
+}
+
+// newViewReplay parses text, a view's own commands, for replay in a view
+// made by pol over a namespace built by the commands built, and gets
+// the servers it mounts that pol lets it mount, with resolve.
+func newViewReplay(text []byte, built []ns.Cmd, pol Policy, resolve func(string) (ns.FS, error)) (*viewReplay, error) {
+	cmds, err := ns.ParseText("view", text)
+	if err != nil {
+		return nil, fmt.Errorf("view: %w", err)
+	}
+	v := &viewReplay{cmds: cmds, pol: pol, built: map[string]bool{}, servers: map[string]ns.FS{}}
+	for _, c := range built {
+		if c.Op == "mount" && len(c.Args) > 0 {
+			v.built[c.Args[0]] = true
+		}
+	}
+	for _, c := range cmds {
+		if c.Op != "bind" && c.Op != "mount" {
+			return nil, fmt.Errorf("view: %v: %s: only binds and mounts are made in a view", c.Pos, c.Op)
+		}
+		if c.Op != "mount" || len(c.Args) == 0 {
+			continue
+		}
+		name := c.Args[0]
+		if _, ok := v.servers[name]; ok || v.refuse(name) != nil {
+			continue
+		}
+		fsys, err := resolve(name)
+		if err != nil {
+			return nil, fmt.Errorf("view: mount %s: %w", name, err)
+		}
+		if n, ok := fsys.(ns.Namer); !ok || n.Name() != name {
+			fsys = ns.Named(name, fsys)
+		}
+		v.servers[name] = fsys
+	}
+	return v, nil
+}
+
+// refuse says why the new view's policy does not let it mount name, or
+// returns nil.
+func (v *viewReplay) refuse(name string) error {
+	pol := v.pol
+	if !pol.Restricts() {
+		return nil
+	}
+	kind := name
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		kind = name[:i]
+	}
+	k, isKind := kinds.Lookup(kind)
+	var why string
+	switch {
+	case strings.Contains(name, "!") && pol.Network != NetHost:
+		why = "its network is " + pol.Network.String()
+	case strings.HasPrefix(name, "/") && !visible(path.Clean(name), cleanPaths(pol.Allow)):
+		why = "it hides " + name
+	case isKind && k.Shared:
+		why = "a shared kind mounted in a view would show what it hides"
+	case isKind && k.Name == "hostfs":
+		why = "host files would leave it"
+	case v.built[name]:
+		why = name + " is mounted in the namespace as built, where it may hide it"
+	default:
+		return nil
+	}
+	return fmt.Errorf("%s: %w: the sandbox %s: %s", name, ns.ErrPerm, pol.Name, why)
+}
+
+// replay makes v's commands in n, each mount's server behind wrap, and
+// returns those n refused, which are left out. v may be nil.
+func (v *viewReplay) replay(n *ns.Namespace, wrap func(ns.FS) ns.FS) []leftOut {
+	if v == nil {
+		return nil
+	}
+	resolve := func(name string) (ns.FS, error) {
+		if err := v.refuse(name); err != nil {
+			return nil, err
+		}
+		fsys, ok := v.servers[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: not a server of the view", name)
+		}
+		return wrap(fsys), nil
+	}
+	var left []leftOut
+	for _, c := range v.cmds {
+		if err := ns.Replay(n, []ns.Cmd{c}, resolve); err != nil {
+			left = append(left, leftOut{c, err})
+		}
+	}
+	return left
+}
+
+// logLeftOut says in the system's log which commands of its view the
+// step verb left out.
+func (sys *System) logLeftOut(verb string, left []leftOut) {
+	if len(left) == 0 {
+		return
+	}
+	w, err := sys.Def.Env.Log.Writer("sandbox")
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	for _, l := range left {
+		cmd := strings.TrimSuffix(string(ns.PrintText([]ns.Cmd{l.cmd})), "\n")
+		fmt.Fprintf(w, "%s: %s left out of the view: %v\n", verb, cmd, l.err)
+	}
 }
 
 // Add registers d, a system built already (the shell's default one), as
