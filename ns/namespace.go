@@ -29,6 +29,7 @@ var (
 	errNotMounted = &Error{"not mounted", nil}
 	errNotUnion   = &Error{"not in union", nil}
 	errBigUnion   = &Error{"union too big", nil}
+	errLocked     = &Error{"mount locked", fs.ErrPermission}
 )
 
 // MaxUnion bounds the members of a union. Plan 9 has no bound, but there
@@ -192,6 +193,10 @@ func (n *Namespace) attach(ctx context.Context, op string, o *origin, news []mem
 	n.mu.Lock()
 	k := key{from.dev, from.qid.Path}
 	old := n.t.get(k)
+	if old != nil && o.flag&MORDER == MREPL && old.locked() {
+		n.mu.Unlock()
+		return &fs.PathError{Op: op, Path: o.old, Err: errLocked}
+	}
 	h := &mhead{from: from}
 	if old != nil {
 		h.from = old.from
@@ -269,7 +274,14 @@ func (n *Namespace) Unmount(new, old string) error {
 			n.mu.Unlock()
 			return &fs.PathError{Op: "unmount", Path: new, Err: errNotUnion}
 		}
+		if h.members[i].locked {
+			n.mu.Unlock()
+			return &fs.PathError{Op: "unmount", Path: new, Err: errLocked}
+		}
 		rest = append(append(rest, h.members[:i]...), h.members[i+1:]...)
+	} else if h.locked() {
+		n.mu.Unlock()
+		return &fs.PathError{Op: "unmount", Path: old, Err: errLocked}
 	}
 	var nh *mhead
 	if len(rest) > 0 {
@@ -280,6 +292,30 @@ func (n *Namespace) Unmount(new, old string) error {
 	n.mu.Unlock()
 	h.decref()
 	return nil
+}
+
+// Lock makes every bind and mount now in n permanent: Unmount cannot
+// take one out, nor a bind or mount that replaces (MREPL) a union
+// holding one; binds and mounts before or after it still go. A sandbox's
+// view locks the mounts that make it, as Linux locks the mounts that a
+// less privileged user namespace inherits, so that nothing done in the
+// view uncovers what they cover. Forks of n are locked as n is.
+func (n *Namespace) Lock() {
+	var olds []*mhead
+	n.mu.Lock()
+	for _, h := range n.t.all() {
+		nh := &mhead{from: h.from, members: append([]member{}, h.members...)}
+		for i := range nh.members {
+			nh.members[i].locked = true
+		}
+		nh.hold()
+		n.set(h.from.key(), nh)
+		olds = append(olds, h)
+	}
+	n.mu.Unlock()
+	for _, h := range olds {
+		h.decref()
+	}
 }
 
 // walkPath walks the absolute name p from the root.
@@ -426,10 +462,21 @@ type mhead struct {
 
 // A member is one file of a union.
 type member struct {
-	to   *ref
-	flag Flag    // MCREATE, MCACHE
-	id   uint64  // order of making, for the namespace's text
-	src  *origin // the command that made it
+	to     *ref
+	flag   Flag    // MCREATE, MCACHE
+	id     uint64  // order of making, for the namespace's text
+	src    *origin // the command that made it
+	locked bool    // made permanent by Lock
+}
+
+// locked reports whether a member of the union is locked (see Lock).
+func (h *mhead) locked() bool {
+	for _, m := range h.members {
+		if m.locked {
+			return true
+		}
+	}
+	return false
 }
 
 // An origin is the bind or mount that made some members of a union,

@@ -21,16 +21,17 @@ func ctx() context.Context { return context.Background() }
 //
 // A system in a sandbox that restricts anything mounts no new way out of
 // it: no hostfs (the host's files, which the sandbox's view would not
-// cover) and, unless its network is the host's, no 9P address. It may
-// mount exec: the programs run in the system's kernel sandbox, as its
-// other host processes do (the kind starts them with proc's launcher).
+// cover); none of its components by name, nor a shared kind (dev, env,
+// srv, log, proc), whose whole server the view may show only in part;
+// a posted server only by a /srv file the view shows; and, unless its
+// network is the host's, no 9P address, posted or not. It may mount new
+// components (ramfs, pipe) and exec: the programs run in the system's
+// kernel sandbox, as its other host processes do (the kind starts them
+// with proc's launcher).
 func (sys *System) Resolve(ctx context.Context, src string, args []string) (ns.FS, string, error) {
 	if pol := sys.Policy; pol.Restricts() {
-		switch {
-		case src == "hostfs":
-			return nil, "", fmt.Errorf("%s: %w: the system is in a sandbox (%s), which host files would leave", src, ns.ErrPerm, pol.Name)
-		case strings.Contains(src, "!") && pol.Network != NetHost:
-			return nil, "", fmt.Errorf("%s: %w: the system's sandbox (%s) grants network %s", src, ns.ErrPerm, pol.Name, pol.Network)
+		if err := sys.sandboxedSource(ctx, pol, src); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", src, err)
 		}
 	}
 	fsys, aname, err := sys.Def.Resolve(ctx, src, args)
@@ -40,6 +41,47 @@ func (sys *System) Resolve(ctx context.Context, src string, args []string) (ns.F
 	// Behind the system's gate at once, so that pause and snapshot hold
 	// it as they hold the rest.
 	return sys.Gated(fsys), aname, nil
+}
+
+// sandboxedSource says why a system in the sandbox pol may not mount
+// src, or nil when it may.
+func (sys *System) sandboxedSource(ctx context.Context, pol Policy, src string) error {
+	why := func(s string) error {
+		return fmt.Errorf("%w: the system is in a sandbox (%s), %s", ns.ErrPerm, pol.Name, s)
+	}
+	k, isKind := kinds.Lookup(src)
+	_, isComp := sys.Def.Component(src)
+	switch {
+	case src == "hostfs":
+		return why("which host files would leave")
+	case isKind && k.Shared:
+		return why("whose view shows only part of the system's " + src + "; bind what it shows")
+	case !isKind && isComp:
+		return why("whose view shows only part of the system's components")
+	case strings.Contains(src, "!"):
+		if pol.Network != NetHost {
+			return why("which grants network " + pol.Network.String())
+		}
+	case strings.HasPrefix(src, "/"):
+		// The /srv file as the view shows it: a hidden one is not
+		// there to name.
+		f, err := walk(ctx, sys.NS, sys.NS.User(), src)
+		if err != nil {
+			return err
+		}
+		defer f.Clunk()
+		if _, err := f.Open(ctx, ns.OREAD); err != nil {
+			return err
+		}
+		text, err := ns.ReadAll(ctx, f)
+		if err != nil {
+			return err
+		}
+		if addr := strings.TrimSpace(string(text)); addr != "local" && pol.Network != NetHost {
+			return why("whose network (" + pol.Network.String() + ") does not reach " + addr)
+		}
+	}
+	return nil
 }
 
 // Components returns the system's components (see kinds.Component).

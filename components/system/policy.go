@@ -302,6 +302,9 @@ func apply(ctx context.Context, nsp *ns.Namespace, p Policy, b *budget) (*ns.Nam
 			return nil, fmt.Errorf("readonly %s: %w", r, err)
 		}
 	}
+	// Nothing done in the view may take the policy's mounts out, or
+	// replace them, and so uncover what they hide or keep read-only.
+	out.Lock()
 	return out, nil
 }
 

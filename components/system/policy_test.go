@@ -449,3 +449,62 @@ func TestWriteLimitClone(t *testing.T) {
 		t.Errorf("the original's Written() after the clone wrote = %d; want 70", got)
 	}
 }
+
+// TestSandboxedNamespaceOps: in a sandboxed system, what a shell does in
+// the view cannot take the policy's mounts out or replace them, nor
+// mount the system's components, shared kinds or a hidden /srv file to
+// reach what the view hides; what widens nothing still works.
+func TestSandboxedNamespaceOps(t *testing.T) {
+	reg, _ := webSystem(t)
+	reg.DefineSandbox(rules(t, "offline", []string{"/tmp", "/lib"}, []string{"/lib"}, nil, "none", nil))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "web", "web2", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	sys, _ := reg.Get("web2")
+	if err := put(sys.NS, "/tmp/nx/", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		what string
+		err  error
+	}{
+		{"unmount /lib", sys.NS.Unmount("", "/lib")},
+		{"unmount /", sys.NS.Unmount("", "/")},
+		{"bind /tmp /lib", sys.NS.Bind("/tmp", "/lib", ns.MREPL)},
+	} {
+		if !errors.Is(tt.err, fs.ErrPermission) {
+			t.Errorf("%s in the sandbox = %v; want permission denied", tt.what, tt.err)
+		}
+	}
+	if err := write(sys.NS, "/lib/index", "defaced"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("write /lib/index after the attempts = %v; want permission denied", err)
+	}
+	for _, src := range []string{"ramfs.1", "dev", "env", "srv", "log", "proc", "hostfs", "/srv/www", "tcp!127.0.0.1!1"} {
+		if _, _, err := sys.Resolve(ctx, src, nil); !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("mount %s in the sandbox = %v; want it refused", src, err)
+		}
+	}
+	// What widens nothing: a new ramfs, binds around the policy's
+	// mounts, and their undoing.
+	r, _, err := sys.Resolve(ctx, "ramfs", nil)
+	if err != nil {
+		t.Fatalf("mount ramfs in the sandbox = %v; want it made", err)
+	}
+	if err := sys.NS.Mount(r, "/tmp/nx", ns.MREPL|ns.MCREATE, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.NS.Bind("/tmp/nx", "/lib", ns.MAFTER); err != nil {
+		t.Errorf("bind -a /tmp/nx /lib = %v; want it made", err)
+	}
+	if err := sys.NS.Unmount("/tmp/nx", "/lib"); err != nil {
+		t.Errorf("unmount /tmp/nx /lib = %v; want it undone", err)
+	}
+	// Outside any sandbox the same mounts are made.
+	web, _ := reg.Get("web")
+	for _, src := range []string{"ramfs.1", "dev", "/srv/www"} {
+		if _, _, err := web.Resolve(ctx, src, nil); err != nil {
+			t.Errorf("mount %s outside a sandbox = %v; want it made", src, err)
+		}
+	}
+}
