@@ -145,6 +145,11 @@ func (sys *System) Exports() []string {
 // with flag, its tree below path when path is not "". The dialect is
 // 9P2000 unless opts say otherwise.
 func (sys *System) Import(addr, dir, path string, flag ns.Flag, opts ...ninep.RedialOption) error {
+	// An import is a dial from loom's side: a sandbox without the
+	// host's network has none to dial with.
+	if pol := sys.Policy; pol.Restricts() && pol.Network != NetHost {
+		return fmt.Errorf("import %s: %w: the system is in a sandbox (%s), which grants network %s", addr, ns.ErrPerm, pol.Name, pol.Network)
+	}
 	if path != "" {
 		opts = append(opts, ninep.Under(path))
 	}

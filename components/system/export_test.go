@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	ninep "loom/9p"
+	"loom/ns"
 )
 
 // command runs args as the registry's command for cur and returns what
@@ -118,5 +119,32 @@ func TestExportRefused(t *testing.T) {
 	}
 	if _, err := command(t, reg, "a", "export", "a", "tcp!0.0.0.0!0"); !errors.Is(err, ninep.ErrInsecure) {
 		t.Errorf("export a tcp!0.0.0.0!0 = %v; want ErrInsecure", err)
+	}
+}
+
+// TestImportSandboxed: a system whose sandbox grants no host network
+// imports nothing, though the server is there; its original does.
+func TestImportSandboxed(t *testing.T) {
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	if _, err := reg.New("a"); err != nil {
+		t.Fatal(err)
+	}
+	at, err := command(t, reg, "a", "export", "a", "tcp!127.0.0.1!0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(at)
+	at = f[len(f)-1]
+	reg.DefineSandbox(rules(t, "offline", []string{"/tmp"}, nil, nil, "loopback", nil))
+	ctx := context.Background()
+	if err := reg.Clone(ctx, "a", "b", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := command(t, reg, "b", "import", at, "/tmp"); !errors.Is(err, ns.ErrPerm) {
+		t.Errorf("import %s /tmp in the sandbox = %v; want permission denied", at, err)
+	}
+	if _, err := command(t, reg, "a", "import", at, "/tmp"); err != nil {
+		t.Errorf("import %s /tmp outside the sandbox = %v; want it made", at, err)
 	}
 }
