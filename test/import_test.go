@@ -1,17 +1,14 @@
 package test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -340,24 +337,7 @@ func TestServeKeys(t *testing.T) {
 			cmd.Env = append(cmd.Env, e)
 		}
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("loom serve said %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, out)
-	addr := strings.TrimSpace(line[strings.LastIndex(line, " "):])
+	addr := startServing(t, cmd)
 	if !strings.HasPrefix(addr, "tls!127.0.0.1!") {
 		t.Fatalf("loom serve says it serves on %q; want tls!127.0.0.1!PORT", addr)
 	}

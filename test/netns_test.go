@@ -153,24 +153,7 @@ func startServer(t *testing.T, netns, bin string, env []string, addr string) str
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", netns, bin, "serve", "-listen", addr)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.Contains(line, "serving") {
-		t.Fatalf("loom serve said %q, %v; want it serving", line, err)
-	}
-	go io.Copy(io.Discard, out)
-	return strings.TrimSpace(line[strings.LastIndex(line, " "):])
+	return startServing(t, cmd)
 }
 
 // kill kills the shell by its pid (ip netns exec becomes loom) and

@@ -58,7 +58,15 @@ func tourServe(t *testing.T) string {
 	t.Helper()
 	bin := tourBuild(t)
 	sock := filepath.Join(t.TempDir(), "loom.sock")
-	cmd := exec.Command(bin, "serve", "-listen", "unix!"+sock)
+	startServing(t, exec.Command(bin, "serve", "-listen", "unix!"+sock))
+	return sock
+}
+
+// startServing starts cmd, a loom serve, stops it when the test ends,
+// and returns the address in dial form that its first line says it
+// serves on.
+func startServing(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -76,7 +84,7 @@ func tourServe(t *testing.T) string {
 		t.Fatalf("loom serve said %q, %v; want it serving", line, err)
 	}
 	go io.Copy(io.Discard, out)
-	return sock
+	return strings.TrimSpace(line[strings.LastIndex(line, " "):])
 }
 
 // TestTour9fans does everything examples/tour.loom does, clone steps
