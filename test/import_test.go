@@ -387,3 +387,64 @@ func TestServeKeys(t *testing.T) {
 		t.Errorf("read /tmp/motd of the export = %q, %v; want exported", got, err)
 	}
 }
+
+// TestImportServerProcessKilled: the remote is a real loom serve, killed
+// with SIGKILL while a read through the import waits on one of its
+// pipes; the read fails within the guard, and once a new server listens
+// at the same address the import reaches it on the next use.
+func TestImportServerProcessKilled(t *testing.T) {
+	bin := tourBuild(t)
+	sock := "unix!" + t.TempDir() + "/loom.sock"
+	serve := func() *exec.Cmd {
+		cmd := exec.Command(bin, "serve", "-listen", sock)
+		startServing(t, cmd)
+		return cmd
+	}
+	first := serve()
+	n, _ := importNS(t, sock, ninep.IOTimeout(never))
+	ctl := "/n/systems/loom/ctl"
+	if err := writePath(n, ctl, "mkdir -p /n/p\nmount pipe /n/p\n"); err != nil {
+		t.Fatalf("write %s = %v", ctl, err)
+	}
+	f := openPath(t, n, "/n/systems/loom/root/n/p/data1")
+	defer f.Clunk()
+	res := make(chan readResult, 1)
+	go func() {
+		n, err := f.Read(context.Background(), make([]byte, 10), 0)
+		res <- readResult{n, err}
+	}()
+	select {
+	case r := <-res:
+		t.Fatalf("read of an empty pipe = %d, %v before the kill; want it to wait", r.n, r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	first.Process.Kill() // mid-read
+	r := within(t, "read while the server is killed", func() readResult { return <-res })
+	if r.err == nil {
+		t.Errorf("read while the server is killed = %d, nil; want an error", r.n)
+	}
+	serve()
+	if got, err := readPath(n, "/n/systems/loom/root/dev/user"); err != nil || got == "" {
+		t.Errorf("read through the import with a new server = %q, %v; want the server's user", got, err)
+	}
+}
+
+// writePath writes data to the file p of n.
+func writePath(n ns.FS, p, data string) error {
+	ctx := context.Background()
+	root, err := n.Attach(ctx, "glenda", "")
+	if err != nil {
+		return err
+	}
+	defer root.Clunk()
+	f, err := ns.WalkPath(ctx, root, p)
+	if err != nil {
+		return err
+	}
+	defer f.Clunk()
+	if _, err := f.Open(ctx, ns.OWRITE); err != nil {
+		return err
+	}
+	_, err = f.Write(ctx, []byte(data), 0)
+	return err
+}
