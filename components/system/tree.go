@@ -181,13 +181,7 @@ func (t *Tree) systemDir(name string) *synth.Node {
 	return &synth.Node{Name: name, Mode: ns.DMDIR | 0o555, Remove: t.stopSystem(name), Children: []*synth.Node{
 		{Name: "ctl", Mode: 0o666, Open: t.ctl(name, "/systems/"+name+"/ctl")},
 		synth.TextFile("status", 0o444, func(r *synth.Req) string { return t.status(name) }),
-		{Name: "ns", Mode: 0o444, Open: synth.Text(func(ctx context.Context, r *synth.Req) ([]byte, error) {
-			sys, err := t.reg.Get(name)
-			if err != nil {
-				return nil, ns.ErrNotExist
-			}
-			return sys.NS.Text()
-		})},
+		{Name: "ns", Mode: 0o666, Open: t.nsFile(name)},
 		{Name: "image", Mode: 0o444, Open: t.imageFile(name)},
 		root,
 		snaps,
@@ -205,6 +199,33 @@ func (t *Tree) stopSystem(name string) func(ctx context.Context, r *synth.Req) e
 			return fmt.Errorf("stop: %w", err)
 		}
 		return nil
+	}
+}
+
+// nsFile opens /systems/NAME/ns: it reads as the namespace's text, and
+// a write is a whole new text for it (System.SetNamespace).
+func (t *Tree) nsFile(name string) synth.OpenFunc {
+	file := "/systems/" + name + "/ns"
+	return func(ctx context.Context, r *synth.Req) (*synth.Handle, error) {
+		sys, err := t.reg.Get(name)
+		if err != nil {
+			return nil, ns.ErrNotExist
+		}
+		text, err := sys.NS.Text()
+		if err != nil {
+			return nil, err
+		}
+		return &synth.Handle{
+			Read: func(ctx context.Context, p []byte, off int64) (int, error) {
+				return synth.ReadAt(text, p, off), nil
+			},
+			Write: func(ctx context.Context, p []byte, off int64) (int, error) {
+				if err := sys.SetNamespace(ctx, file, p); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			},
+		}, nil
 	}
 }
 

@@ -644,3 +644,54 @@ func TestTreeRemoveSystem(t *testing.T) {
 		t.Errorf("ls /systems after rm web = %q; want loom", got)
 	}
 }
+
+// TestTreeWriteNS: a write to /systems/NAME/ns makes the namespace what
+// the text says, in one step; a bad text is refused with its position
+// and changes nothing; a sandboxed system refuses.
+func TestTreeWriteNS(t *testing.T) {
+	reg, tree, _ := newTestTree(t)
+	ctx := context.Background()
+	write := func(p, text string) error {
+		f := treeOpen(t, tree, "", p, ns.OWRITE)
+		defer f.Clunk()
+		_, err := f.Write(ctx, []byte(text), 0)
+		return err
+	}
+	old := treeRead(t, tree, "/systems/web/ns")
+	// Without /tmp's ramfs, and with /dev bound on /tmp as well.
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSuffix(old, "\n"), "\n") {
+		if !strings.HasSuffix(l, " /tmp") {
+			keep = append(keep, l)
+		}
+	}
+	text := strings.Join(keep, "\n") + "\nbind /dev /tmp\n"
+	if err := write("/systems/web/ns", text); err != nil {
+		t.Fatalf("write /systems/web/ns = %v", err)
+	}
+	if got := treeRead(t, tree, "/systems/web/ns"); got != text {
+		t.Errorf("/systems/web/ns after the write =\n%s\nwant\n%s", got, text)
+	}
+	if got := treeList(t, tree, "/systems/web/root/tmp"); !slices.Contains(got, "null") {
+		t.Errorf("ls /systems/web/root/tmp = %q; want /dev's files", got)
+	}
+	for _, bad := range []string{"mount ramfs.1 /\nbind\n", "mount nosuch.7 /x\n"} {
+		err := write("/systems/web/ns", bad)
+		if err == nil {
+			t.Errorf("write %q to /systems/web/ns = nil; want an error", bad)
+		}
+		if got := treeRead(t, tree, "/systems/web/ns"); got != text {
+			t.Errorf("/systems/web/ns after the bad write %q =\n%s\nwant it unchanged", bad, got)
+		}
+	}
+	if err := write("/systems/web/ns", "mount ramfs.1 /\nbind\n"); err == nil || !strings.Contains(err.Error(), "/systems/web/ns:2:") {
+		t.Errorf("write of a bad line 2 = %v; want its position, /systems/web/ns:2:...", err)
+	}
+	reg.DefineSandbox(rules(t, "jail", []string{"/tmp"}, nil, nil, "none", nil))
+	if err := reg.Clone(ctx, "web", "jailed", "jail"); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("/systems/jailed/ns", "bind / /tmp\n"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("write /systems/jailed/ns = %v; want permission denied", err)
+	}
+}
