@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/hugelgupf/p9/linux"
 
@@ -11,8 +12,8 @@ import (
 )
 
 // loom's errors carry Plan 9's strings everywhere but at the 9P2000.L
-// edge, where the wire has room only for a Linux errno. The two tables
-// below are that edge, one for each direction.
+// edge, where the wire has room only for a Linux errno. ns holds the
+// tables, one for each direction; these are that edge.
 
 // toErrno gives the errno that stands for err on a 9P2000.L wire (see
 // ns.Errno).
@@ -24,33 +25,11 @@ func toErrno(err error) linux.Errno {
 	return linux.Errno(ns.Errno(err))
 }
 
-// fromErrnos maps errnos back to the seam's errors, so that a caller of
-// the 9P2000.L client may test errors.Is(err, fs.ErrNotExist) as it would
-// with any other file server.
-var fromErrnos = map[linux.Errno]error{
-	linux.ENOENT:       ns.ErrNotExist,
-	linux.EACCES:       ns.ErrPerm,
-	linux.EPERM:        ns.ErrPerm,
-	linux.EROFS:        ns.ErrPerm,
-	linux.EEXIST:       ns.ErrExist,
-	linux.ENOTDIR:      ns.ErrNotDir,
-	linux.EISDIR:       ns.ErrIsDir,
-	linux.ENOTEMPTY:    ns.ErrNotEmpty,
-	linux.EINVAL:       ns.ErrInvalid,
-	linux.EBUSY:        ns.ErrInUse,
-	linux.EXDEV:        ns.ErrCrossDev,
-	linux.EOPNOTSUPP:   ns.ErrNotSupp,
-	linux.ENOSYS:       ns.ErrNotSupp,
-	linux.ENAMETOOLONG: ns.ErrNameTooBig,
-	linux.EINTR:        ns.ErrInterrupt,
-	linux.EPIPE:        ns.ErrClosed,
-	linux.EBADF:        ns.ErrNotOpen,
-}
-
-// fromErrno gives the seam's error for an errno that came over the wire;
-// an errno without one becomes an error with the errno's own text.
+// fromErrno gives the seam's error for an errno that came over the wire
+// (ns.FromErrno); an errno without one becomes an error with the errno's
+// own text.
 func fromErrno(e linux.Errno) error {
-	if err, ok := fromErrnos[e]; ok {
+	if err, ok := ns.FromErrno(syscall.Errno(e)); ok {
 		return err
 	}
 	return errors.New(e.Error())

@@ -72,6 +72,36 @@ func Errno(err error) syscall.Errno {
 	return syscall.EIO
 }
 
+// fromErrnos is errnos the other way: the seam's error for the errno of a
+// host call or of a 9P2000.L wire, so that errors.Is(err, fs.ErrNotExist)
+// holds as for any other file server.
+var fromErrnos = map[syscall.Errno]*Error{
+	syscall.ENOENT:       ErrNotExist,
+	syscall.EACCES:       ErrPerm,
+	syscall.EPERM:        ErrPerm,
+	syscall.EROFS:        ErrPerm,
+	syscall.EEXIST:       ErrExist,
+	syscall.ENOTDIR:      ErrNotDir,
+	syscall.EISDIR:       ErrIsDir,
+	syscall.ENOTEMPTY:    ErrNotEmpty,
+	syscall.EINVAL:       ErrInvalid,
+	syscall.EBUSY:        ErrInUse,
+	syscall.EXDEV:        ErrCrossDev,
+	syscall.EOPNOTSUPP:   ErrNotSupp,
+	syscall.ENOSYS:       ErrNotSupp,
+	syscall.ENAMETOOLONG: ErrNameTooBig,
+	syscall.EINTR:        ErrInterrupt,
+	syscall.EPIPE:        ErrClosed,
+	syscall.EBADF:        ErrNotOpen,
+}
+
+// FromErrno gives the seam's error that stands for the Linux errno e,
+// and whether there is one.
+func FromErrno(e syscall.Errno) (*Error, bool) {
+	err, ok := fromErrnos[e]
+	return err, ok
+}
+
 // Linux's open(2) flags that mean something to the seam.
 const (
 	linuxOAccMode = 0x3

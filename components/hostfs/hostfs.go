@@ -511,29 +511,16 @@ func mapErr(err error) error {
 		return err
 	}
 	switch errno {
-	case unix.ENOENT, unix.EXDEV:
-		// EXDEV is openat2's answer to a way out of the root.
+	case unix.EXDEV:
+		// openat2's answer to a way out of the root.
 		return ns.ErrNotExist
-	case unix.EACCES, unix.EPERM, unix.EROFS:
-		return ns.ErrPerm
-	case unix.EEXIST:
-		return ns.ErrExist
-	case unix.ENOTDIR:
-		return ns.ErrNotDir
-	case unix.EISDIR:
-		return ns.ErrIsDir
-	case unix.ENOTEMPTY:
-		return ns.ErrNotEmpty
-	case unix.ENAMETOOLONG:
-		return ns.ErrNameTooBig
-	case unix.EINVAL:
-		return ns.ErrInvalid
-	case unix.EBUSY:
-		return ns.ErrInUse
 	case unix.ELOOP:
 		return fmt.Errorf("too many levels of symbolic links: %w", ns.ErrNotExist)
 	case unix.EAGAIN:
 		return errRace
+	}
+	if err, ok := ns.FromErrno(errno); ok {
+		return err
 	}
 	return errno
 }
