@@ -222,7 +222,7 @@ func sandboxHostDirs(ctx context.Context, sysNS *ns.Namespace, user string, pol 
 
 // Sandboxed reports whether the system's host processes run in a
 // kernel sandbox rather than as plain host children.
-func (sys *System) Sandboxed() bool { return sys.launch != nil }
+func (sys *System) Sandboxed() bool { return sys.Def.Env.Proc.Launcher() != nil }
 
 // Run runs argv in the system's kernel sandbox, as a shell inside the
 // system runs a program: in the foreground, on the given files, until
@@ -230,10 +230,11 @@ func (sys *System) Sandboxed() bool { return sys.launch != nil }
 // not sandboxed, whose programs are plain host children the caller
 // runs itself. A program that ran and failed gives an *ExitError.
 func (sys *System) Run(ctx context.Context, argv, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if sys.launch == nil {
+	launch := sys.Def.Env.Proc.Launcher()
+	if launch == nil {
 		return fmt.Errorf("%s: not sandboxed", sys.Name)
 	}
-	h, err := sys.launch(ctx, argv, env, "", stdin, stdout, stderr)
+	h, err := launch(ctx, argv, env, "", stdin, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -55,9 +55,6 @@ type System struct {
 
 	snap  snapState // its snapshots, pause and gate (snapshot.go)
 	boxes boxes     // its kernel sandboxes (launch.go)
-	// launch starts its host processes when it is sandboxed; nil
-	// when they are plain host children.
-	launch proc.Launcher
 }
 
 // Close stops the system: its host processes are killed and its
@@ -249,7 +246,6 @@ func (sys *System) apply(ctx context.Context, p Policy) error {
 	if pol.Restricts() {
 		l = sys.boxes.launcher(n, pol)
 	}
-	sys.launch = l
 	sys.Def.Env.Proc.SetLauncher(l)
 	return nil
 }
