@@ -82,36 +82,6 @@ func TestClient9PKnownServer(t *testing.T) {
 
 }
 
-// traceBuf is a server's trace that the test reads while it is written.
-type traceBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (t *traceBuf) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.b.Write(p)
-}
-
-// lines returns the lines of the trace.
-func (t *traceBuf) lines() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Split(strings.TrimSpace(t.b.String()), "\n")
-}
-
-// count returns how many lines from the from'th on hold s.
-func (t *traceBuf) count(from int, s string) int {
-	n := 0
-	for _, l := range t.lines()[from:] {
-		if strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
-}
-
 // TestClient9PWalk checks that a walk of many names is one Twalk with a
 // qid for each name, and what a partial walk leaves behind.
 func TestClient9PWalk(t *testing.T) {
@@ -237,18 +207,13 @@ func TestClient9PMsize(t *testing.T) {
 // TestClient9PFlush checks that giving up on a blocked read flushes it.
 func TestClient9PFlush(t *testing.T) {
 	var trace traceBuf
-	fsys := newClTestFS()
+	fsys := newTestFS()
 	addr := clServe(t, "unix", fsys, ninep.Trace(&trace))
 	root := clAttach(t, clDial(t, addr), "glenda")
 	b := openTest(t, root, "block")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.Read(ctx, make([]byte, 10), 0)
-		done <- err
-	}()
-	<-fsys.arrived
+	done := blockedRead(ctx, fsys, b)
 	mark := len(trace.lines())
 	cancel()
 	if err := <-done; !errors.Is(err, ns.ErrInterrupt) || !errors.Is(err, context.Canceled) {
@@ -277,7 +242,7 @@ func TestClient9PFlush(t *testing.T) {
 // TestClient9PConcurrentReads reads one File from many goroutines at
 // once.
 func TestClient9PConcurrentReads(t *testing.T) {
-	fsys := newClTestFS()
+	fsys := newTestFS()
 	root := clAttach(t, clDial(t, clServe(t, "unix", fsys)), "glenda")
 	b := openTest(t, root, "block")
 	const n = 4
@@ -295,7 +260,7 @@ func TestClient9PConcurrentReads(t *testing.T) {
 	if got := fsys.most.Load(); got != n {
 		t.Errorf("reads of one File in the server at once = %d; want %d", got, n)
 	}
-	close(fsys.release)
+	fsys.letGo()
 	for range n {
 		if err := <-errs; err != nil {
 			t.Errorf("Read(block) = %v", err)
@@ -359,15 +324,10 @@ func TestClient9PRemove(t *testing.T) {
 // by Close or by the server going away, fail at once.
 func TestClient9PHangup(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
-		fsys := newClTestFS()
+		fsys := newTestFS()
 		c := clDial(t, clServe(t, "unix", fsys))
 		b := openTest(t, clAttach(t, c, "glenda"), "block")
-		done := make(chan error, 1)
-		go func() {
-			_, err := b.Read(context.Background(), make([]byte, 10), 0)
-			done <- err
-		}()
-		<-fsys.arrived
+		done := blockedRead(context.Background(), fsys, b)
 		c.Close()
 		if err := <-done; !errors.Is(err, fs.ErrClosed) {
 			t.Errorf("Read waiting at Close = %v; want fs.ErrClosed", err)
@@ -377,7 +337,7 @@ func TestClient9PHangup(t *testing.T) {
 		}
 	})
 	t.Run("server dies", func(t *testing.T) {
-		fsys := newClTestFS()
+		fsys := newTestFS()
 		l, err := ninep.Listen("unix!" + filepath.Join(t.TempDir(), "9p"))
 		if err != nil {
 			t.Fatal(err)
@@ -393,12 +353,7 @@ func TestClient9PHangup(t *testing.T) {
 		c := clDial(t, "unix!"+l.Addr().String())
 		root := clAttach(t, c, "glenda")
 		b := openTest(t, root, "block")
-		done := make(chan error, 1)
-		go func() {
-			_, err := b.Read(context.Background(), make([]byte, 10), 0)
-			done <- err
-		}()
-		<-fsys.arrived
+		done := blockedRead(context.Background(), fsys, b)
 		tl.kill()
 		if err := <-done; !errors.Is(err, fs.ErrClosed) {
 			t.Errorf("Read waiting when the server died = %v; want fs.ErrClosed", err)

@@ -418,17 +418,12 @@ func TestConcurrentClients(t *testing.T) {
 func TestClientCancel(t *testing.T) {
 	for _, dialect := range clDialects {
 		t.Run(dialect, func(t *testing.T) {
-			fsys := newClTestFS()
+			fsys := newTestFS()
 			addr := clServe(t, "unix", fsys)
 			root := clAttach(t, clDial(t, addr, ninep.Dialect(dialect)), "glenda")
 			b := openTest(t, root, "block")
 			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				_, err := b.Read(ctx, make([]byte, 10), 0)
-				done <- err
-			}()
-			<-fsys.arrived
+			done := blockedRead(ctx, fsys, b)
 			cancel()
 			if err := <-done; !errors.Is(err, context.Canceled) {
 				t.Errorf("Read with a cancelled ctx = %v; want ErrInterrupt", err)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -164,13 +163,22 @@ func (w *wire) walkOpen(fid, newfid uint32, mode uint8, names ...string) {
 	}
 }
 
-// healthy checks that the server still serves a fresh connection:
-// version, attach, create, write, walk, read.
-func healthy(t testing.TB, addr string) {
+// attached dials addr and returns a connection that has agreed on
+// 9P2000 with msize 8192 and attached fid 0 to the root: where most
+// tests here start.
+func attached(t testing.TB, addr string) *wire {
 	t.Helper()
 	w := dial(t, addr)
 	w.version(8192)
 	w.attach(0)
+	return w
+}
+
+// healthy checks that the server still serves a fresh connection:
+// version, attach, create, write, walk, read.
+func healthy(t testing.TB, addr string) {
+	t.Helper()
+	w := attached(t, addr)
 	name := fmt.Sprintf("h%d", time.Now().UnixNano())
 	w.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1})
 	if r := w.rpc(&plan9.Fcall{Type: plan9.Tcreate, Tag: 1, Fid: 1, Name: name, Perm: 0666, Mode: plan9.OWRITE}); r.Type != plan9.Rcreate {
@@ -186,136 +194,30 @@ func healthy(t testing.TB, addr string) {
 	w.c.Close()
 }
 
-// testFS is a file server for what ramfs cannot do: its root holds
-// "block", whose reads wait for their context to end; "stubborn", whose
-// reads wait for their context to end and then for the test to let them
-// go; "deaf", whose reads wait for the test without heeding their
-// context; "panic", whose reads panic; and "data", which reads as
-// "data".
-type testFS struct {
-	returned  chan error    // each blocked read's error, once it returns
-	cancelled chan struct{} // a stubborn read has seen its context end
-	release   chan struct{} // closed to let stubborn and deaf reads go
-	once      sync.Once
+// serveTest serves a fresh testFS with opts and returns it with an
+// attached connection to it. The reads it keeps waiting are let go when
+// the test ends, before the server's end waits for them.
+func serveTest(t *testing.T, opts ...ninep.Option) (*testFS, *wire) {
+	t.Helper()
+	fsys := newTestFS()
+	addr := startServer(t, fsys, opts...)
+	t.Cleanup(fsys.letGo)
+	return fsys, attached(t, addr)
 }
 
-// letGo lets stubborn and deaf reads go. A test using them calls it when
-// it is done, failed or not, since the server's end waits for them.
-func (fs *testFS) letGo() { fs.once.Do(func() { close(fs.release) }) }
-
-func newTestFS() *testFS {
-	return &testFS{
-		returned:  make(chan error, 100),
-		cancelled: make(chan struct{}, 100),
-		release:   make(chan struct{}),
-	}
-}
-
-var testFiles = []string{"block", "panic", "data", "stubborn", "deaf"}
-
-type testFile struct {
-	fs   *testFS
-	name string // "" for the root
-}
-
-func (fs *testFS) Attach(ctx context.Context, user, aname string) (ns.File, error) {
-	return &testFile{fs: fs}, nil
-}
-
-func (f *testFile) qid() ns.Qid {
-	for i, n := range testFiles {
-		if n == f.name {
-			return ns.Qid{Path: uint64(i + 1)}
-		}
-	}
-	return ns.Qid{Type: ns.QTDIR}
-}
-
-func (f *testFile) Walk(ctx context.Context, names []string) ([]ns.Qid, ns.File, error) {
-	g := &testFile{fs: f.fs, name: f.name}
-	var qids []ns.Qid
-	for _, n := range names {
-		switch {
-		case n == "..":
-			g = &testFile{fs: f.fs}
-		case g.name == "" && strings.Contains(strings.Join(testFiles, "/")+"/", n+"/"):
-			g = &testFile{fs: f.fs, name: n}
-		case len(qids) == 0:
-			return nil, nil, ns.ErrNotExist
-		default:
-			return qids, nil, nil
-		}
-		qids = append(qids, g.qid())
-	}
-	return qids, g, nil
-}
-
-func (f *testFile) Open(ctx context.Context, mode uint8) (ns.Qid, error) { return f.qid(), nil }
-
-func (f *testFile) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	switch f.name {
-	case "block":
-		<-ctx.Done()
-		f.fs.returned <- ctx.Err()
-		return 0, ctx.Err()
-	case "stubborn":
-		<-ctx.Done()
-		f.fs.cancelled <- struct{}{}
-		<-f.fs.release
-		return 0, ctx.Err()
-	case "deaf":
-		<-f.fs.release
-		return copy(p, "late"), nil
-	case "panic":
-		panic("testFile: panic on read")
-	}
-	if off >= 4 {
-		return 0, nil
-	}
-	return copy(p, "data"[off:]), nil
-}
-
-func (f *testFile) Write(ctx context.Context, p []byte, off int64) (int, error) {
-	return len(p), nil
-}
-
-func (f *testFile) ReadDir(ctx context.Context, index, n int) ([]ns.Dir, error) {
-	var ds []ns.Dir
-	for i := index; i < len(testFiles) && len(ds) < n; i++ {
-		ds = append(ds, ns.Dir{Name: testFiles[i], Qid: ns.Qid{Path: uint64(i + 1)}, Mode: 0666})
-	}
-	return ds, nil
-}
-
-func (f *testFile) Stat(ctx context.Context) (ns.Dir, error) {
-	d := ns.Dir{Name: f.name, Qid: f.qid(), Mode: 0666}
-	if f.name == "" {
-		d.Name, d.Mode = "/", ns.DMDIR|0777
-	}
-	return d, nil
-}
-
-func (f *testFile) Clunk() error { return nil }
-
-// blockedRead opens "block" on fid and sends a Tread on it with tag,
-// which the server cannot answer until it is flushed.
-func blockedRead(w *wire, fid uint32, tag uint16) {
+// startRead opens the testFS file name on fid and sends a Tread of 10
+// bytes on it with tag, leaving the reply to the test: for "block" none
+// comes until the read is flushed.
+func startRead(w *wire, name string, fid uint32, tag uint16) {
 	w.t.Helper()
-	w.walkOpen(0, fid, plan9.OREAD, "block")
+	w.walkOpen(0, fid, plan9.OREAD, name)
 	w.send(&plan9.Fcall{Type: plan9.Tread, Tag: tag, Fid: fid, Count: 10})
 }
 
 func TestFlushBlockedRead(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
-	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 8, Oldtag: 7})
-	if r := w.recv(); r.String() != "Rflush tag 8" {
-		t.Fatalf("after Tflush: got %v; want Rflush tag 8", r)
-	}
+	fsys, w := serveTest(t)
+	startRead(w, "block", 1, 7)
+	w.expect(&plan9.Fcall{Type: plan9.Tflush, Tag: 8, Oldtag: 7}, "Rflush tag 8")
 	select {
 	case err := <-fsys.returned:
 		if !errors.Is(err, context.Canceled) {
@@ -335,12 +237,8 @@ func TestFlushBlockedRead(t *testing.T) {
 }
 
 func TestFlushTwiceAndFlushOfFlush(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys, ninep.MaxRequests(1))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
+	fsys, w := serveTest(t, ninep.MaxRequests(1))
+	startRead(w, "block", 1, 7)
 	// Two flushes for one request are answered in order, and a flush
 	// of a flush after them; none is answered before the read returns.
 	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 8, Oldtag: 7})
@@ -357,16 +255,10 @@ func TestFlushTwiceAndFlushOfFlush(t *testing.T) {
 }
 
 func TestBlockedReadDoesNotStopOthers(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
+	fsys, w := serveTest(t)
+	startRead(w, "block", 1, 7)
 	w.walkOpen(0, 2, plan9.OREAD, "data")
-	if r := w.rpc(&plan9.Fcall{Type: plan9.Tread, Tag: 3, Fid: 2, Count: 100}); r.String() != `Rread tag 3 count 4 "data"` {
-		t.Fatalf("read beside a blocked one: got %v", r)
-	}
+	w.expect(&plan9.Fcall{Type: plan9.Tread, Tag: 3, Fid: 2, Count: 100}, `Rread tag 3 count 4 "data"`)
 	// Hanging up ends the blocked read too.
 	w.c.Close()
 	if err := <-fsys.returned; !errors.Is(err, context.Canceled) {
@@ -375,34 +267,19 @@ func TestBlockedReadDoesNotStopOthers(t *testing.T) {
 }
 
 func TestDuplicateTag(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
-	if r := w.rpc(&plan9.Fcall{Type: plan9.Tstat, Tag: 7, Fid: 0}); r.String() != "Rerror tag 7 ename tag in use" {
-		t.Fatalf("request with a tag in use: got %v", r)
-	}
-	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 8, Oldtag: 7})
-	if r := w.recv(); r.String() != "Rflush tag 8" {
-		t.Fatalf("got %v; want Rflush tag 8", r)
-	}
+	_, w := serveTest(t)
+	startRead(w, "block", 1, 7)
+	w.expect(&plan9.Fcall{Type: plan9.Tstat, Tag: 7, Fid: 0}, "Rerror tag 7 ename tag in use")
+	w.expect(&plan9.Fcall{Type: plan9.Tflush, Tag: 8, Oldtag: 7}, "Rflush tag 8")
 }
 
 // TestVersionAborts checks that a Tversion with reads outstanding ends
 // them, sends no reply for them, nor for a flush of one of them, and
 // clunks the fids.
 func TestVersionAborts(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys)
-	t.Cleanup(fsys.letGo)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
-	w.walkOpen(0, 2, plan9.OREAD, "stubborn")
-	w.send(&plan9.Fcall{Type: plan9.Tread, Tag: 8, Fid: 2, Count: 10})
+	fsys, w := serveTest(t)
+	startRead(w, "block", 1, 7)
+	startRead(w, "stubborn", 2, 8)
 	// Flush the stubborn read, which goes on until released.
 	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 9, Oldtag: 8})
 	<-fsys.cancelled
@@ -417,27 +294,18 @@ func TestVersionAborts(t *testing.T) {
 	if r := w.recv(); r.String() != "Rversion tag 65535 msize 4096 version '9P2000'" {
 		t.Fatalf("second Tversion: got %v (want no reply to tags 7, 8 and 9 before it)", r)
 	}
-	if r := w.rpc(&plan9.Fcall{Type: plan9.Tstat, Tag: 1, Fid: 0}); r.String() != "Rerror tag 1 ename unknown fid" {
-		t.Fatalf("old fid after Tversion: got %v", r)
-	}
+	// The version clunked the old fids.
+	w.expect(&plan9.Fcall{Type: plan9.Tstat, Tag: 1, Fid: 0}, "Rerror tag 1 ename unknown fid")
 }
 
 // TestDeafReadDoesNotStopOthers checks that a request that blocks
 // without heeding its context, and so cannot be flushed, still does not
 // stop the connection from serving others.
 func TestDeafReadDoesNotStopOthers(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys)
-	t.Cleanup(fsys.letGo)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	w.walkOpen(0, 1, plan9.OREAD, "deaf")
-	w.send(&plan9.Fcall{Type: plan9.Tread, Tag: 7, Fid: 1, Count: 10})
+	fsys, w := serveTest(t)
+	startRead(w, "deaf", 1, 7)
 	w.walkOpen(0, 2, plan9.OREAD, "data")
-	if r := w.rpc(&plan9.Fcall{Type: plan9.Tread, Tag: 3, Fid: 2, Count: 100}); r.String() != `Rread tag 3 count 4 "data"` {
-		t.Fatalf("read beside a deaf one: got %v", r)
-	}
+	w.expect(&plan9.Fcall{Type: plan9.Tread, Tag: 3, Fid: 2, Count: 100}, `Rread tag 3 count 4 "data"`)
 	fsys.letGo()
 	if r := w.recv(); r.String() != `Rread tag 7 count 4 "late"` {
 		t.Fatalf("deaf read: got %v", r)
@@ -448,16 +316,12 @@ func TestDeafReadDoesNotStopOthers(t *testing.T) {
 // the client hangs up: a file made with ORCLOSE goes away.
 func TestHangupClunks(t *testing.T) {
 	addr := startServer(t, ramfs.New())
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	w := attached(t, addr)
 	w.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1})
 	w.expect(&plan9.Fcall{Type: plan9.Tcreate, Tag: 1, Fid: 1, Name: "tmp", Perm: 0666, Mode: plan9.ORCLOSE}, "Rcreate tag 1 qid 0x1.0 iounit 8168")
 	w.c.Close()
 	// The server clunks after it has seen the hang-up; look until then.
-	w2 := dial(t, addr)
-	w2.version(8192)
-	w2.attach(0)
+	w2 := attached(t, addr)
 	deadline := time.Now().Add(wait)
 	for {
 		r := w2.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1, Wname: []string{"tmp"}})
@@ -473,27 +337,15 @@ func TestHangupClunks(t *testing.T) {
 }
 
 func TestPanicInFileServer(t *testing.T) {
-	var logged bytes.Buffer
-	var mu sync.Mutex
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		fmt.Fprintf(&logged, format+"\n", args...)
-		mu.Unlock()
-	}
-	addr := startServer(t, newTestFS(), ninep.Logf(logf))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	var logged traceBuf
+	logf := func(format string, args ...any) { fmt.Fprintf(&logged, format+"\n", args...) }
+	_, w := serveTest(t, ninep.Logf(logf))
 	w.walkOpen(0, 1, plan9.OREAD, "panic")
-	if r := w.rpc(&plan9.Fcall{Type: plan9.Tread, Tag: 5, Fid: 1, Count: 10}); r.String() != "Rerror tag 5 ename internal server error" {
-		t.Fatalf("read that panics: got %v", r)
-	}
+	w.expect(&plan9.Fcall{Type: plan9.Tread, Tag: 5, Fid: 1, Count: 10}, "Rerror tag 5 ename internal server error")
 	w.walkOpen(0, 2, plan9.OREAD, "data")
 	if r := w.rpc(&plan9.Fcall{Type: plan9.Tread, Tag: 6, Fid: 2, Count: 10}); r.Type != plan9.Rread {
 		t.Fatalf("read after a panic: got %v", r)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if !strings.Contains(logged.String(), "testFile: panic on read") {
 		t.Errorf("log = %q; want the panic reported", logged.String())
 	}
@@ -501,9 +353,7 @@ func TestPanicInFileServer(t *testing.T) {
 
 func TestMaxFids(t *testing.T) {
 	addr := startServer(t, ramfs.New(), ninep.MaxFids(3))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	w := attached(t, addr)
 	for fid := uint32(1); fid < 3; fid++ {
 		if r := w.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: fid}); r.Type != plan9.Rwalk {
 			t.Fatalf("walk to fid %d: got %v", fid, r)
@@ -520,10 +370,7 @@ func TestMaxFids(t *testing.T) {
 // TestManyRequestsFewSlots sends far more reads at once than the server
 // runs at a time; all must be answered.
 func TestManyRequestsFewSlots(t *testing.T) {
-	addr := startServer(t, newTestFS(), ninep.MaxRequests(2))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	_, w := serveTest(t, ninep.MaxRequests(2))
 	w.walkOpen(0, 1, plan9.OREAD, "data")
 	const n = 500
 	var buf bytes.Buffer
@@ -546,12 +393,7 @@ func TestManyRequestsFewSlots(t *testing.T) {
 // and checks that a further request waits for a slot, and is served
 // once one frees.
 func TestLimitStopsReading(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys, ninep.MaxRequests(2))
-	t.Cleanup(fsys.letGo)
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	fsys, w := serveTest(t, ninep.MaxRequests(2))
 	w.walkOpen(0, 1, plan9.OREAD, "deaf")
 	w.walkOpen(0, 2, plan9.OREAD, "deaf")
 	w.send(&plan9.Fcall{Type: plan9.Tread, Tag: 7, Fid: 1, Count: 10})
@@ -574,14 +416,9 @@ func TestLimitStopsReading(t *testing.T) {
 // TestBlockedAtLimitCanBeFlushed fills every request slot with blocked
 // reads and checks that they can still be flushed.
 func TestBlockedAtLimitCanBeFlushed(t *testing.T) {
-	fsys := newTestFS()
-	addr := startServer(t, fsys, ninep.MaxRequests(2))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
-	blockedRead(w, 1, 7)
-	w.walkOpen(0, 2, plan9.OREAD, "block")
-	w.send(&plan9.Fcall{Type: plan9.Tread, Tag: 8, Fid: 2, Count: 10})
+	_, w := serveTest(t, ninep.MaxRequests(2))
+	startRead(w, "block", 1, 7)
+	startRead(w, "block", 2, 8)
 	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 9, Oldtag: 7})
 	w.send(&plan9.Fcall{Type: plan9.Tflush, Tag: 10, Oldtag: 8})
 	got := map[string]bool{}
@@ -594,17 +431,9 @@ func TestBlockedAtLimitCanBeFlushed(t *testing.T) {
 }
 
 func TestTrace(t *testing.T) {
-	var mu sync.Mutex
-	var out bytes.Buffer
-	tw := writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	})
-	addr := startServer(t, ramfs.New(), ninep.Trace(tw))
-	w := dial(t, addr)
-	w.version(8192)
-	w.attach(0)
+	var trace traceBuf
+	addr := startServer(t, ramfs.New(), ninep.Trace(&trace))
+	w := attached(t, addr)
 	w.rpc(&plan9.Fcall{Type: plan9.Tclunk, Tag: 2, Fid: 0})
 	w.c.Close()
 	want := []string{
@@ -615,17 +444,11 @@ func TestTrace(t *testing.T) {
 		"<- Tclunk tag 2 fid 0",
 		"-> Rclunk tag 2",
 	}
-	mu.Lock()
-	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	mu.Unlock()
+	got := trace.lines()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("trace:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // TestHugeSizeNotAllocated claims a 4 GiB message and checks that the
 // server hangs up without allocating anything like it.
@@ -743,9 +566,7 @@ func TestInterop9fans(t *testing.T) {
 // socket, to set beside BenchmarkUnixPingPong.
 func BenchmarkRead128(b *testing.B) {
 	addr := startServer(b, ramfs.New())
-	w := dial(b, addr)
-	w.version(8192)
-	w.attach(0)
+	w := attached(b, addr)
 	w.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1})
 	w.rpc(&plan9.Fcall{Type: plan9.Tcreate, Tag: 1, Fid: 1, Name: "f", Perm: 0666, Mode: plan9.ORDWR})
 	w.rpc(&plan9.Fcall{Type: plan9.Twrite, Tag: 1, Fid: 1, Data: make([]byte, 128)})

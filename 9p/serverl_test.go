@@ -1,7 +1,6 @@
 package ninep_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -226,115 +225,6 @@ func TestLServer(t *testing.T) {
 	}
 }
 
-// clTestFS is a file server for what ramfs cannot do: its root holds
-// "block", whose reads wait for their context (or, if set, release);
-// "panic", whose reads and clunks panic; and "data", which reads "data".
-type clTestFS struct {
-	inflight atomic.Int32 // reads of block under way
-	most     atomic.Int32 // the most there have been at once
-	arrived  chan struct{}
-	returned chan error // each blocked read's error, once it returns
-	release  chan struct{}
-}
-
-func newClTestFS() *clTestFS {
-	return &clTestFS{arrived: make(chan struct{}, 100), returned: make(chan error, 100), release: make(chan struct{})}
-}
-
-var clTestFiles = []string{"block", "panic", "data"}
-
-type clTestFile struct {
-	fs   *clTestFS
-	name string
-	open bool
-}
-
-func (fs *clTestFS) Attach(ctx context.Context, user, aname string) (ns.File, error) {
-	return &clTestFile{fs: fs}, nil
-}
-
-func (f *clTestFile) qid() ns.Qid {
-	if i := slices.Index(clTestFiles, f.name); i >= 0 {
-		return ns.Qid{Path: uint64(i + 1)}
-	}
-	return ns.Qid{Type: ns.QTDIR}
-}
-
-func (f *clTestFile) Walk(ctx context.Context, names []string) ([]ns.Qid, ns.File, error) {
-	g := &clTestFile{fs: f.fs, name: f.name}
-	var qids []ns.Qid
-	for _, n := range names {
-		switch {
-		case n == "..":
-			g = &clTestFile{fs: f.fs}
-		case g.name == "" && slices.Contains(clTestFiles, n):
-			g = &clTestFile{fs: f.fs, name: n}
-		case len(qids) == 0:
-			return nil, nil, ns.ErrNotExist
-		default:
-			return qids, nil, nil
-		}
-		qids = append(qids, g.qid())
-	}
-	return qids, g, nil
-}
-
-func (f *clTestFile) Open(ctx context.Context, mode uint8) (ns.Qid, error) {
-	f.open = true
-	return f.qid(), nil
-}
-
-func (f *clTestFile) Read(ctx context.Context, p []byte, off int64) (int, error) {
-	switch f.name {
-	case "block":
-		n := f.fs.inflight.Add(1)
-		defer f.fs.inflight.Add(-1)
-		for m := f.fs.most.Load(); n > m && !f.fs.most.CompareAndSwap(m, n); m = f.fs.most.Load() {
-		}
-		f.fs.arrived <- struct{}{}
-		select {
-		case <-ctx.Done():
-		case <-f.fs.release:
-			return 0, nil
-		}
-		f.fs.returned <- ctx.Err()
-		return 0, ctx.Err()
-	case "panic":
-		panic("clTestFile: panic on read")
-	}
-	if off >= 4 {
-		return 0, nil
-	}
-	return copy(p, "data"[off:]), nil
-}
-
-func (f *clTestFile) Write(ctx context.Context, p []byte, off int64) (int, error) {
-	return len(p), nil
-}
-
-func (f *clTestFile) ReadDir(ctx context.Context, index, n int) ([]ns.Dir, error) {
-	var ds []ns.Dir
-	for i := index; i < len(clTestFiles) && len(ds) < n; i++ {
-		ds = append(ds, ns.Dir{Name: clTestFiles[i], Qid: ns.Qid{Path: uint64(i + 1)}, Mode: 0666})
-	}
-	return ds, nil
-}
-
-func (f *clTestFile) Stat(ctx context.Context) (ns.Dir, error) {
-	d := ns.Dir{Name: f.name, Qid: f.qid(), Mode: 0666}
-	if f.name == "" {
-		d.Name, d.Mode = "/", ns.DMDIR|0777
-	}
-	return d, nil
-}
-
-func (f *clTestFile) Clunk() error {
-	if f.name == "panic" && f.open {
-		panic("clTestFile: panic on clunk")
-	}
-	return nil
-}
-
 func openTest(t *testing.T, root ns.File, name string) ns.File {
 	t.Helper()
 	f := clWalk(t, root, name)
@@ -349,7 +239,7 @@ func openTest(t *testing.T, root ns.File, name string) ns.File {
 // client gets an error, and the server goes on.
 func TestLServerPanic(t *testing.T) {
 	var logged atomic.Int32
-	addr := clServe(t, "unix", newClTestFS(), ninep.Logf(func(string, ...any) { logged.Add(1) }))
+	addr := clServe(t, "unix", newTestFS(), ninep.Logf(func(string, ...any) { logged.Add(1) }))
 	c := clDial(t, addr, ninep.Dialect(ninep.Dialect9P2000L))
 	root := clAttach(t, c, "glenda")
 	p := openTest(t, root, "panic")
@@ -373,16 +263,11 @@ func TestLServerPanic(t *testing.T) {
 // TestLServerHangup checks that a client hanging up releases the
 // requests it left blocked in the file server.
 func TestLServerHangup(t *testing.T) {
-	fsys := newClTestFS()
+	fsys := newTestFS()
 	addr := clServe(t, "unix", fsys)
 	c := clDial(t, addr, ninep.Dialect(ninep.Dialect9P2000L))
 	b := openTest(t, clAttach(t, c, "glenda"), "block")
-	done := make(chan error, 1)
-	go func() {
-		_, err := b.Read(context.Background(), make([]byte, 10), 0)
-		done <- err
-	}()
-	<-fsys.arrived
+	done := blockedRead(context.Background(), fsys, b)
 	c.Close()
 	if err := <-fsys.returned; !errors.Is(err, context.Canceled) {
 		t.Errorf("blocked Read in the server returned %v; want context.Canceled", err)
@@ -395,7 +280,7 @@ func TestLServerHangup(t *testing.T) {
 // TestLServerMaxRequests checks that the 9P2000.L engine stops reading
 // requests while MaxRequests of them are unanswered.
 func TestLServerMaxRequests(t *testing.T) {
-	fsys := newClTestFS()
+	fsys := newTestFS()
 	addr := clServe(t, "unix", fsys, ninep.MaxRequests(2))
 	c := clDial(t, addr, ninep.Dialect(ninep.Dialect9P2000L))
 	root := clAttach(t, c, "glenda")
@@ -416,7 +301,7 @@ func TestLServerMaxRequests(t *testing.T) {
 	// Two more reads are on their way; give them a moment to arrive,
 	// which they must not do.
 	time.Sleep(50 * time.Millisecond)
-	close(fsys.release)
+	fsys.letGo()
 	wg.Wait()
 	if got := fsys.most.Load(); got != 2 {
 		t.Errorf("most reads in the server at once = %d; want 2", got)
@@ -426,7 +311,7 @@ func TestLServerMaxRequests(t *testing.T) {
 // TestLServerTrace checks that the 9P2000.L engine traces each message
 // both ways.
 func TestLServerTrace(t *testing.T) {
-	var buf syncBuffer
+	var buf traceBuf
 	addr := clServe(t, "unix", ramfs.New(), ninep.Trace(&buf))
 	c := clDial(t, addr, ninep.Dialect(ninep.Dialect9P2000L))
 	clPut(t, clAttach(t, c, "glenda"), "f", "x")
@@ -437,23 +322,6 @@ func TestLServerTrace(t *testing.T) {
 			t.Errorf("trace has no %q:\n%s", want, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // tversion is a 9P Tversion message.
