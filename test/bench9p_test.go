@@ -231,6 +231,17 @@ func runSequential(b *testing.B, op func() error) {
 	b.StopTimer()
 }
 
+// runBulk runs op(i) for i from 0 to b.N-1, each moving n bytes.
+func runBulk(b *testing.B, n int, op func(i int) error) {
+	b.SetBytes(int64(n))
+	startTimer(b)
+	for i := range b.N {
+		if err := op(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // runClients runs b.N ops split among one goroutine per op, each on its
 // own connection, and reports time per op overall.
 func runClients(b *testing.B, ops []func() error) {
@@ -343,14 +354,7 @@ func BenchmarkBulkRead(b *testing.B) {
 				if c.msize != m.msize {
 					b.Fatalf("%s: msize %d; want %d", t.name, c.msize, m.msize)
 				}
-				read := bulkRead(c, bigSize, false)
-				b.SetBytes(int64(chunk))
-				startTimer(b)
-				for i := range b.N {
-					if err := read(i); err != nil {
-						b.Fatal(err)
-					}
-				}
+				runBulk(b, chunk, bulkRead(c, bigSize, false))
 			})
 		}
 		b.Run(fmt.Sprintf("bare/msize=%s", m.name), func(b *testing.B) {
@@ -387,14 +391,7 @@ func BenchmarkBulkWrite(b *testing.B) {
 				if c.msize != m.msize {
 					b.Fatalf("%s: msize %d; want %d", t.name, c.msize, m.msize)
 				}
-				write := bulkWrite(c, bigSize, data)
-				b.SetBytes(int64(len(data)))
-				startTimer(b)
-				for i := range b.N {
-					if err := write(i); err != nil {
-						b.Fatal(err)
-					}
-				}
+				runBulk(b, len(data), bulkWrite(c, bigSize, data))
 			})
 		}
 		b.Run(fmt.Sprintf("bare/msize=%s", m.name), func(b *testing.B) {

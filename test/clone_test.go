@@ -78,24 +78,15 @@ func TestClone9P(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, fsys := compMount(t, compServe(t, web2.NS), "glenda")
-	read := func(p string) (string, error) {
-		fid, err := fsys.Open(p, plan9.OREAD)
-		if err != nil {
-			return "", err
-		}
-		defer fid.Close()
-		b, err := io.ReadAll(fid)
-		return string(b), err
-	}
+	_, fsys := compMount(t, serveFS(t, web2.NS), "glenda")
 	for _, tc := range []struct{ p, want string }{
 		{"/www/index.html", "hello\n"}, {"/n/share/motd", "from the host\n"},
 	} {
-		if got, err := read(tc.p); err != nil || got != tc.want {
+		if got, err := read9(fsys, tc.p); err != nil || got != tc.want {
 			t.Errorf("read %s over 9P = %q, %v; want %q", tc.p, got, err, tc.want)
 		}
 	}
-	if got, err := read("/log/httpd"); err != nil || !strings.HasSuffix(got, " httpd served index.html\n") {
+	if got, err := read9(fsys, "/log/httpd"); err != nil || !strings.HasSuffix(got, " httpd served index.html\n") {
 		t.Errorf("read /log/httpd over 9P = %q, %v; want the original's line", got, err)
 	}
 	// The host process was started again, in the clone.
@@ -113,7 +104,7 @@ func TestClone9P(t *testing.T) {
 		if d.Qid.Type&plan9.QTDIR == 0 {
 			continue
 		}
-		args, err := read("/proc/" + d.Name + "/args")
+		args, err := read9(fsys, "/proc/"+d.Name+"/args")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +118,7 @@ func TestClone9P(t *testing.T) {
 	// refuse writes.
 	for _, p := range []string{"/secret/key", "/secret", "/www/../secret/key"} {
 		// The client says "not found" itself when a walk stops short.
-		if _, err := read(p); err == nil || !strings.Contains(err.Error(), "file does not exist") && !strings.Contains(err.Error(), "not found") {
+		if _, err := read9(fsys, p); err == nil || !strings.Contains(err.Error(), "file does not exist") && !strings.Contains(err.Error(), "not found") {
 			t.Errorf("read %s over 9P = %v; want file does not exist", p, err)
 		}
 	}
@@ -151,7 +142,7 @@ func TestClone9P(t *testing.T) {
 	}
 	f.Write([]byte("web2\n"))
 	f.Close()
-	if got, err := read("/tmp/made-in-web2"); err != nil || got != "web2\n" {
+	if got, err := read9(fsys, "/tmp/made-in-web2"); err != nil || got != "web2\n" {
 		t.Errorf("read back /tmp/made-in-web2 = %q, %v; want web2", got, err)
 	}
 	if _, err := readFile(web.NS, "glenda", "/tmp/made-in-web2"); err == nil {

@@ -32,14 +32,14 @@ import (
 	"loom/ns"
 )
 
-// compServe serves fsys on a new unix socket until the test ends and
-// returns the socket's path.
-func compServe(t *testing.T, fsys ns.FS) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "s")
-	ln, err := ninep.Listen("unix!" + path)
+// serveFS serves fsys with loom's 9P server on a new unix socket until
+// the test ends, and returns the socket's path.
+func serveFS(tb testing.TB, fsys ns.FS) string {
+	tb.Helper()
+	sock := filepath.Join(tb.TempDir(), "9p.sock")
+	ln, err := ninep.Listen("unix!" + sock)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("Listen(%s) = %v", sock, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -47,12 +47,12 @@ func compServe(t *testing.T, fsys ns.FS) string {
 		defer close(done)
 		ninep.NewServer(fsys).Serve(ctx, ln)
 	}()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		ln.Close()
 		<-done
 	})
-	return path
+	return sock
 }
 
 // compMount dials the socket at path and attaches as user.
@@ -145,7 +145,7 @@ func TestComponents9PDev(t *testing.T) {
 	defer cw.Close()
 	var out bytes.Buffer
 	d := dev.New(dev.Sysname("gnot"), dev.Owner("glenda"), dev.Console(cr, &out))
-	_, fsys := compMount(t, compServe(t, d), "glenda")
+	_, fsys := compMount(t, serveFS(t, d), "glenda")
 
 	if got, want := compLs(t, fsys, "/"), []string{"cons", "null", "random", "sysname", "time", "user", "zero"}; !slices.Equal(got, want) {
 		t.Errorf("ls / = %q; want %q", got, want)
@@ -201,7 +201,7 @@ func TestComponents9PDev(t *testing.T) {
 
 func TestComponents9PEnv(t *testing.T) {
 	e := env.New(env.Vars("home=/usr/glenda"))
-	_, fsys := compMount(t, compServe(t, e), "glenda")
+	_, fsys := compMount(t, serveFS(t, e), "glenda")
 	if got := compCat(t, fsys, "home"); got != "/usr/glenda" {
 		t.Errorf("cat home = %q", got)
 	}
@@ -243,7 +243,7 @@ func TestComponents9PEnv(t *testing.T) {
 }
 
 func TestComponents9PPipe(t *testing.T) {
-	path := compServe(t, pipe.New())
+	path := serveFS(t, pipe.New())
 	_, fa := compMount(t, path, "glenda")
 	_, fb := compMount(t, path, "glenda")
 	d0 := compOpen(t, fa, "data", plan9.ORDWR)
@@ -344,7 +344,7 @@ func TestComponents9PFlush(t *testing.T) {
 		want  string
 	}{
 		{"pipe", p, "data1", func() {
-			_, fsys := compMount(t, compServe(t, p), "glenda")
+			_, fsys := compMount(t, serveFS(t, p), "glenda")
 			d0 := compOpen(t, fsys, "data", plan9.OWRITE)
 			d0.Write([]byte("after the flush"))
 			// d0 stays open until the test ends, so that the
@@ -354,7 +354,7 @@ func TestComponents9PFlush(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before, _ := compBlocked()
-			r := compDialRaw(t, compServe(t, tt.fsys))
+			r := compDialRaw(t, serveFS(t, tt.fsys))
 			r.open(1, tt.file, plan9.OREAD)
 			r.send(&plan9.Fcall{Type: plan9.Tread, Tag: 7, Fid: 1, Count: 100})
 			time.Sleep(20 * time.Millisecond) // let it block
@@ -380,13 +380,13 @@ func TestComponents9PFlush(t *testing.T) {
 // pipe's writer then learns that its reader is gone.
 func TestComponents9PHangup(t *testing.T) {
 	p := pipe.New()
-	path := compServe(t, p)
+	path := serveFS(t, p)
 	_, fw := compMount(t, path, "glenda")
 	d0 := compOpen(t, fw, "data", plan9.OWRITE)
 	defer d0.Close()
 
 	l := compLog.New()
-	lpath := compServe(t, l)
+	lpath := serveFS(t, l)
 
 	before, _ := compBlocked()
 	for _, tt := range []struct{ path, file string }{{path, "data1"}, {lpath, "all.stream"}} {
@@ -422,7 +422,7 @@ func TestComponents9PLog(t *testing.T) {
 	l := compLog.New(compLog.Owner("glenda"))
 	web, _ := l.Writer("web")
 	fmt.Fprintln(web, "started")
-	_, fsys := compMount(t, compServe(t, l), "glenda")
+	_, fsys := compMount(t, serveFS(t, l), "glenda")
 
 	stream := compOpen(t, fsys, "all.stream", plan9.OREAD)
 	defer stream.Close()
@@ -489,7 +489,7 @@ func TestComponents9PCtl(t *testing.T) {
 	root := &synth.Node{Mode: ns.DMDIR | 0555, Children: []*synth.Node{
 		synth.CtlFile("ctl", 0664, cmds, func(*synth.Req) string { return "limit " + limit + "\n" }),
 	}}
-	_, fsys := compMount(t, compServe(t, synth.New(root)), "loom")
+	_, fsys := compMount(t, serveFS(t, synth.New(root)), "loom")
 	for _, tt := range []struct{ cmd, err string }{
 		{"limit 1 2", `bad # args to command "limit 1 2"`},
 		{"limit x", "limit: not a number"},

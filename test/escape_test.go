@@ -342,23 +342,39 @@ func escapeSystems(t *testing.T, h escapeHost) (reg *system.Systems, systems map
 	return reg, systems
 }
 
-// readFile reads the file p of fsys as user.
-func readFile(fsys ns.FS, user, p string) ([]byte, error) {
-	ctx := context.Background()
+// useFile attaches to fsys as user, walks to p, opens it with mode and
+// hands it to fn; the file and the root are clunked after fn, in that
+// order.
+func useFile(ctx context.Context, fsys ns.FS, user, p string, mode uint8, fn func(ns.File) error) error {
 	root, err := fsys.Attach(ctx, user, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer root.Clunk()
 	f, err := ns.WalkPath(ctx, root, p)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		return nil, err
+	if _, err := f.Open(ctx, mode); err != nil {
+		return err
 	}
-	return ns.ReadAll(ctx, f)
+	return fn(f)
+}
+
+// readAs reads the whole file p of fsys as user.
+func readAs(ctx context.Context, fsys ns.FS, user, p string) ([]byte, error) {
+	var b []byte
+	err := useFile(ctx, fsys, user, p, ns.OREAD, func(f ns.File) (err error) {
+		b, err = ns.ReadAll(ctx, f)
+		return err
+	})
+	return b, err
+}
+
+// readFile reads the file p of fsys as user.
+func readFile(fsys ns.FS, user, p string) ([]byte, error) {
+	return readAs(context.Background(), fsys, user, p)
 }
 
 // mk makes the directory p (ending in /) or the file p holding data.

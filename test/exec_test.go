@@ -48,7 +48,7 @@ func execEventually(t *testing.T, what string, cond func() bool) {
 // 9fans client, as a Plan 9 program drives /net/tcp.
 func TestExec9P(t *testing.T) {
 	fsys := execNew(t, "cat")
-	conn, err := client.Dial("unix", hostfsServe(t, fsys))
+	conn, err := client.Dial("unix", serveFS(t, fsys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestExec9P(t *testing.T) {
 // goes, and no goroutine is left behind in the server.
 func TestExec9PGone(t *testing.T) {
 	fsys := execNew(t, "sleep", "1000")
-	sock := hostfsServe(t, fsys)
+	sock := serveFS(t, fsys)
 	// The server's own goroutines start in the background: count only
 	// once a first client has come and gone.
 	warm, err := client.Dial("unix", sock)
@@ -179,7 +179,7 @@ func steadyGoroutines() int {
 // on.
 func TestExec9PFlush(t *testing.T) {
 	fsys := execNew(t, "cat")
-	c, err := ninep.Dial("unix!"+hostfsServe(t, fsys), ninep.Dialect(ninep.Dialect9P2000))
+	c, err := ninep.Dial("unix!"+serveFS(t, fsys), ninep.Dialect(ninep.Dialect9P2000))
 	if err != nil {
 		t.Fatal(err)
 	}

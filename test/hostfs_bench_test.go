@@ -70,7 +70,7 @@ func hostfsReaders(b testing.TB, dir, name string) (readers map[string]hostfsRea
 
 	fsys := hostfsNew(b, dir)
 	readers["hostfs"] = nsReader(b, fsys, "", name)
-	sock := hostfsServe(b, fsys)
+	sock := serveFS(b, fsys)
 	for label, dialect := range map[string]string{"loom9P": ninep.Dialect9P2000, "loomL": ninep.Dialect9P2000L} {
 		c, err := ninep.Dial("unix!"+sock, ninep.Dialect(dialect), ninep.DialMsize(ninep.DefaultMsize))
 		if err != nil {

@@ -1,10 +1,8 @@
 package test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,32 +15,8 @@ import (
 
 	ninep "loom/9p"
 	"loom/components/hostfs"
-	"loom/ns"
 	"loom/ns/nstest"
 )
-
-// hostfsServe serves fsys with loom's 9P listener on a unix socket until
-// the test ends, and returns the socket's path.
-func hostfsServe(tb testing.TB, fsys ns.FS) string {
-	tb.Helper()
-	sock := filepath.Join(tb.TempDir(), "hostfs.sock")
-	ln, err := ninep.Listen("unix!" + sock)
-	if err != nil {
-		tb.Fatalf("Listen(%s) = %v", sock, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ninep.NewServer(fsys).Serve(ctx, ln)
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		ln.Close()
-		<-done
-	})
-	return sock
-}
 
 // hostfsNew serves the host directory dir with hostfs, closing it at the
 // end of the test.
@@ -111,17 +85,7 @@ func hostfsTree(t *testing.T) (dir, outside string) {
 // client: reads, writes, creates, listings, and every way out refused.
 func TestHostfs9P(t *testing.T) {
 	dir, _ := hostfsTree(t)
-	fsys := hostfsMount(t, hostfsServe(t, hostfsNew(t, dir)))
-
-	read := func(name string) (string, error) {
-		f, err := fsys.Open(name, plan9.OREAD)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		b, err := io.ReadAll(f)
-		return string(b), err
-	}
+	fsys := hostfsMount(t, serveFS(t, hostfsNew(t, dir)))
 	for _, tt := range []struct{ name, want string }{
 		{"hello", "hello, world\n"},
 		{"sub/nested", "nested\n"},
@@ -130,13 +94,13 @@ func TestHostfs9P(t *testing.T) {
 		{"sub/../hello", "hello, world\n"},
 		{"../../../hello", "hello, world\n"},
 	} {
-		if got, err := read(tt.name); err != nil || got != tt.want {
+		if got, err := read9(fsys, tt.name); err != nil || got != tt.want {
 			t.Errorf("read(%s) = %q, %v; want %q", tt.name, got, err, tt.want)
 		}
 	}
 	for _, name := range []string{"abs_out/secret", "rel_out/secret", "sub/up", "sub/chain", "loop",
 		"../outside/secret", "../../../../outside/secret", "sub/root/../outside/secret"} {
-		got, err := read(name)
+		got, err := read9(fsys, name)
 		if strings.Contains(got, "SECRET") {
 			t.Errorf("read(%s) = %q; the sentinel outside the root was read", name, got)
 		}
@@ -203,7 +167,7 @@ func TestHostfs9P(t *testing.T) {
 func TestHostfs9PReadOnly(t *testing.T) {
 	dir, _ := hostfsTree(t)
 	before := hostfsSnapshot(t, dir)
-	fsys := hostfsMount(t, hostfsServe(t, hostfsNew(t, dir, hostfs.ReadOnly())))
+	fsys := hostfsMount(t, serveFS(t, hostfsNew(t, dir, hostfs.ReadOnly())))
 	refused := func(what string, err error) {
 		t.Helper()
 		if err == nil || !strings.Contains(err.Error(), "permission denied") {
@@ -267,7 +231,7 @@ func hostfsSnapshot(t testing.TB, dir string) string {
 // a hostfs served by loom's listener and reached with loom's client, in
 // both dialects.
 func TestHostfsRemoteConformance(t *testing.T) {
-	sock := hostfsServe(t, hostfsNew(t, t.TempDir()))
+	sock := serveFS(t, hostfsNew(t, t.TempDir()))
 	for _, dialect := range []string{ninep.Dialect9P2000, ninep.Dialect9P2000L} {
 		t.Run(dialect, func(t *testing.T) {
 			c, err := ninep.Dial("unix!"+sock, ninep.Dialect(dialect))

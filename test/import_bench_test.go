@@ -55,12 +55,12 @@ func importTargets(b *testing.B) []struct {
 	tcpAddr := startRemote(b, r, "0").addr
 	cliKeys := loadKeys(b, cliCert, cliKey, p.CAFile, "")
 
-	mk := func(fsys ns.FS) *ns.Namespace {
+	over := func(fsys ns.FS) *ns.Namespace {
 		n := ns.New("glenda")
 		if err := n.Mount(ramfs.New(), "/", ns.MREPL|ns.MCREATE, ""); err != nil {
 			b.Fatal(err)
 		}
-		if err := put(n, "/n/"); err != nil {
+		if err := mk(n, "/n/", ""); err != nil {
 			b.Fatal(err)
 		}
 		if err := n.Mount(fsys, "/n", ns.MREPL, ""); err != nil {
@@ -74,41 +74,7 @@ func importTargets(b *testing.B) []struct {
 	return []struct {
 		name string
 		ns   *ns.Namespace
-	}{{"local", mk(r)}, {"tcp", mk(tcp)}, {"tls", mk(tls)}}
-}
-
-// put makes the directory p (ending in "/") in n.
-func put(n ns.FS, p string) error {
-	ctx := context.Background()
-	root, err := n.Attach(ctx, "glenda", "")
-	if err != nil {
-		return err
-	}
-	defer root.Clunk()
-	d, _, err := root.(ns.Creater).Create(ctx, p[1:len(p)-1], ns.DMDIR|0o777, ns.OREAD)
-	if err != nil {
-		return err
-	}
-	return d.Clunk()
-}
-
-func openIn(b *testing.B, n ns.FS, p string) ns.File {
-	b.Helper()
-	ctx := context.Background()
-	root, err := n.Attach(ctx, "glenda", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer root.Clunk()
-	f, err := ns.WalkPath(ctx, root, p)
-	if err != nil {
-		b.Fatalf("walk %s: %v", p, err)
-	}
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		b.Fatalf("open %s: %v", p, err)
-	}
-	b.Cleanup(func() { f.Clunk() })
-	return f
+	}{{"local", over(r)}, {"tcp", over(tcp)}, {"tls", over(tls)}}
 }
 
 func BenchmarkImportSmall(b *testing.B) {
@@ -117,7 +83,8 @@ func BenchmarkImportSmall(b *testing.B) {
 	want := pattern(smallLen, smallSeed)
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
-			f := openIn(b, tg.ns, "/n/small")
+			f := openPath(b, tg.ns, "/n/small")
+			b.Cleanup(func() { f.Clunk() })
 			buf := make([]byte, smallLen)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -138,7 +105,8 @@ func BenchmarkImportBulk(b *testing.B) {
 	ctx := context.Background()
 	for _, tg := range targets {
 		b.Run(tg.name, func(b *testing.B) {
-			f := openIn(b, tg.ns, "/n/big")
+			f := openPath(b, tg.ns, "/n/big")
+			b.Cleanup(func() { f.Clunk() })
 			buf := make([]byte, 1<<20)
 			b.SetBytes(importBulkLen)
 			for b.Loop() {

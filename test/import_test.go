@@ -181,41 +181,21 @@ func importNS(t *testing.T, addr string, opts ...ninep.RedialOption) (*ns.Namesp
 	return n, r
 }
 
-// readPath reads the whole file p of n.
-func readPath(n ns.FS, p string) (string, error) {
-	ctx := context.Background()
-	root, err := n.Attach(ctx, "glenda", "")
-	if err != nil {
-		return "", err
-	}
-	defer root.Clunk()
-	f, err := ns.WalkPath(ctx, root, p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		return "", err
-	}
-	b, err := ns.ReadAll(ctx, f)
-	return string(b), err
-}
-
 // openPath opens the file p of n for reading.
-func openPath(t *testing.T, n ns.FS, p string) ns.File {
-	t.Helper()
+func openPath(tb testing.TB, n ns.FS, p string) ns.File {
+	tb.Helper()
 	ctx := context.Background()
 	root, err := n.Attach(ctx, "glenda", "")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer root.Clunk()
 	f, err := ns.WalkPath(ctx, root, p)
 	if err != nil {
-		t.Fatalf("walk %s = %v", p, err)
+		tb.Fatalf("walk %s = %v", p, err)
 	}
 	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		t.Fatalf("open %s = %v", p, err)
+		tb.Fatalf("open %s = %v", p, err)
 	}
 	return f
 }
@@ -234,7 +214,7 @@ func TestImportRemoteKilled(t *testing.T) {
 			h := newHeldFS(t, map[string]string{"f": "hello"})
 			rem := startRemote(t, h, "0")
 			n, _ := importNS(t, rem.addr, ninep.WithDial(ninep.Dialect(dialect)), ninep.IOTimeout(never))
-			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+			if got, err := nsRead(context.Background(), n, "/n/f"); got != "hello" || err != nil {
 				t.Fatalf("read /n/f = %q, %v; want hello", got, err)
 			}
 			f := openPath(t, n, "/n/f")
@@ -257,14 +237,14 @@ func TestImportRemoteKilled(t *testing.T) {
 			}
 			// Gone: the next walk fails at once rather than waiting.
 			gone := within(t, "read with the remote gone", func() readResult {
-				_, err := readPath(n, "/n/f")
+				_, err := nsRead(context.Background(), n, "/n/f")
 				return readResult{0, err}
 			})
 			if gone.err == nil {
 				t.Errorf("read /n/f with the remote gone = nil; want an error")
 			}
 			startRemote(t, h, rem.port())
-			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+			if got, err := nsRead(context.Background(), n, "/n/f"); got != "hello" || err != nil {
 				t.Errorf("read /n/f with the remote back = %q, %v; want hello", got, err)
 			}
 		})
@@ -282,14 +262,14 @@ func TestImportSlowRemote(t *testing.T) {
 			n, _ := importNS(t, rem.addr, ninep.WithDial(ninep.Dialect(dialect)), ninep.IOTimeout(200*time.Millisecond))
 			h.hold()
 			held := within(t, "read of a held remote", func() readResult {
-				_, err := readPath(n, "/n/f")
+				_, err := nsRead(context.Background(), n, "/n/f")
 				return readResult{0, err}
 			})
 			if !errors.Is(held.err, ninep.ErrTimedOut) {
 				t.Errorf("read of a held remote = %v; want ErrTimedOut", held.err)
 			}
 			h.release()
-			if got, err := readPath(n, "/n/f"); got != "hello" || err != nil {
+			if got, err := nsRead(context.Background(), n, "/n/f"); got != "hello" || err != nil {
 				t.Errorf("read /n/f answered again = %q, %v; want hello", got, err)
 			}
 		})
@@ -383,7 +363,7 @@ func TestServeKeys(t *testing.T) {
 		t.Fatalf("DialSecure(%s), the export = %v", f[2], err)
 	}
 	defer exp.Close()
-	if got, err := readPath(exp, "/tmp/motd"); err != nil || got != "exported\n" {
+	if got, err := nsRead(context.Background(), exp, "/tmp/motd"); err != nil || got != "exported\n" {
 		t.Errorf("read /tmp/motd of the export = %q, %v; want exported", got, err)
 	}
 }
@@ -424,7 +404,7 @@ func TestImportServerProcessKilled(t *testing.T) {
 		t.Errorf("read while the server is killed = %d, nil; want an error", r.n)
 	}
 	serve()
-	if got, err := readPath(n, "/n/systems/loom/root/dev/user"); err != nil || got == "" {
+	if got, err := nsRead(context.Background(), n, "/n/systems/loom/root/dev/user"); err != nil || got == "" {
 		t.Errorf("read through the import with a new server = %q, %v; want the server's user", got, err)
 	}
 }
@@ -432,19 +412,8 @@ func TestImportServerProcessKilled(t *testing.T) {
 // writePath writes data to the file p of n.
 func writePath(n ns.FS, p, data string) error {
 	ctx := context.Background()
-	root, err := n.Attach(ctx, "glenda", "")
-	if err != nil {
+	return useFile(ctx, n, "glenda", p, ns.OWRITE, func(f ns.File) error {
+		_, err := f.Write(ctx, []byte(data), 0)
 		return err
-	}
-	defer root.Clunk()
-	f, err := ns.WalkPath(ctx, root, p)
-	if err != nil {
-		return err
-	}
-	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OWRITE); err != nil {
-		return err
-	}
-	_, err = f.Write(ctx, []byte(data), 0)
-	return err
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,14 +79,23 @@ func nsTryWalk(fsys ns.FS, p string) (ns.File, error) {
 	return nf, err
 }
 
+// nsOpen walks to p in fsys and opens it for reading; the caller clunks
+// it.
+func nsOpen(t *testing.T, fsys ns.FS, p string) ns.File {
+	t.Helper()
+	f := nsWalk(t, fsys, p)
+	if _, err := f.Open(context.Background(), ns.OREAD); err != nil {
+		f.Clunk()
+		t.Fatalf("open %s: %v", p, err)
+	}
+	return f
+}
+
 func nsCat(t *testing.T, fsys ns.FS, p string) string {
 	t.Helper()
 	ctx := context.Background()
-	f := nsWalk(t, fsys, p)
+	f := nsOpen(t, fsys, p)
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		t.Fatalf("open %s: %v", p, err)
-	}
 	buf := make([]byte, 4096)
 	n, err := f.Read(ctx, buf, 0)
 	if err != nil {
@@ -99,11 +107,8 @@ func nsCat(t *testing.T, fsys ns.FS, p string) string {
 func nsLs(t *testing.T, fsys ns.FS, p string) string {
 	t.Helper()
 	ctx := context.Background()
-	f := nsWalk(t, fsys, p)
+	f := nsOpen(t, fsys, p)
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		t.Fatalf("open %s: %v", p, err)
-	}
 	ds, err := f.ReadDir(ctx, 0, 1000)
 	if err != nil {
 		t.Fatalf("readdir %s: %v", p, err)
@@ -115,29 +120,6 @@ func nsLs(t *testing.T, fsys ns.FS, p string) string {
 	return strings.Join(names, " ")
 }
 
-// nsServe serves fsys with loom's 9P server on a unix socket and returns
-// its address; the server stops at the end of the test.
-func nsServe(t *testing.T, fsys ns.FS) string {
-	t.Helper()
-	addr := "unix!" + filepath.Join(t.TempDir(), "ns.sock")
-	ln, err := ninep.Listen(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ninep.NewServer(fsys).Serve(ctx, ln)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		<-done
-	})
-	return addr
-}
-
 // TestNamespaceRemote mounts Dial'ed 9P servers in a namespace as it
 // mounts local ones, in both dialects, and serves a namespace over 9P to
 // be mounted in another.
@@ -145,7 +127,7 @@ func TestNamespaceRemote(t *testing.T) {
 	for _, dialect := range []string{ninep.Dialect9P2000, ninep.Dialect9P2000L} {
 		t.Run(dialect, func(t *testing.T) {
 			remote := nsRam(t, "remote", "a", "common", "sub/", "sub/s")
-			c, err := ninep.Dial(nsServe(t, remote), ninep.Dialect(dialect))
+			c, err := ninep.Dial("unix!"+serveFS(t, remote), ninep.Dialect(dialect))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +240,7 @@ func TestNamespaceServed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := nsServe(t, inner)
+	addr := "unix!" + serveFS(t, inner)
 	for _, dialect := range []string{ninep.Dialect9P2000, ninep.Dialect9P2000L} {
 		t.Run(dialect, func(t *testing.T) {
 			c, err := ninep.Dial(addr, ninep.Dialect(dialect))

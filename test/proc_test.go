@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -29,39 +28,9 @@ func serveDefault(t *testing.T) (*kinds.Default, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "loom.sock")
-	l, err := ninep.Listen("unix!" + sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ninep.NewServer(d.NS).Serve(ctx, l)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		d.Close()
-	})
-	return d, sock
-}
-
-// mount9fans attaches to the server at sock with 9fans.net's client; the
-// connection is closed when the test ends.
-func mount9fans(t *testing.T, sock string) (*client.Conn, *client.Fsys) {
-	t.Helper()
-	c, err := client.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	fsys, err := c.Attach(nil, "glenda", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, fsys
+	// Registered before the server's, so run after it has stopped.
+	t.Cleanup(func() { d.Close() })
+	return d, serveFS(t, d.NS)
 }
 
 // systems gives the shell the default system's commands, as loom's
@@ -108,6 +77,18 @@ func readAll9(t *testing.T, fsys *client.Fsys, name string) string {
 	return string(b)
 }
 
+// read9 reads the file name to its end with the 9fans client.
+func read9(fsys *client.Fsys, name string) (string, error) {
+	f, err := fsys.Open(name, plan9.OREAD)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	return string(b), err
+}
+
+// write9 writes s at the start of the file name with the 9fans client.
 func write9(fsys *client.Fsys, name, s string) error {
 	f, err := fsys.Open(name, plan9.OWRITE)
 	if err != nil {
@@ -122,7 +103,7 @@ func write9(fsys *client.Fsys, name, s string) error {
 // its files by a real 9P client.
 func TestProc9P(t *testing.T) {
 	d, sock := serveDefault(t)
-	_, fsys := mount9fans(t, sock)
+	_, fsys := compMount(t, sock, "glenda")
 	if pid := shell(t, d, "start -n greeter sh -c 'echo hello; read x; echo got $x; echo oops >&2; exit 2'"); pid != "1\n" {
 		t.Fatalf("start printed %q; want 1", pid)
 	}
@@ -272,7 +253,9 @@ func TestProcReaderGone(t *testing.T) {
 	d, sock := serveDefault(t)
 	shell(t, d, "start sleep 1000")
 	for _, file := range []string{"/proc/1/stdout", "/proc/1/stderr", "/proc/1/wait"} {
-		before := runtime.NumGoroutine()
+		// The server's own goroutines start in the background: count
+		// once the number holds.
+		before := steadyGoroutines()
 		c, err := client.Dial("unix", sock)
 		if err != nil {
 			t.Fatal(err)

@@ -167,7 +167,7 @@ func BenchmarkSandboxRead128(b *testing.B) {
 		})
 	}
 	b.Run("loom9P", func(b *testing.B) {
-		sock := hostfsServe(b, root)
+		sock := serveFS(b, root)
 		c, err := ninep.Dial("unix!"+sock, ninep.DialMsize(ninep.DefaultMsize))
 		if err != nil {
 			b.Fatal(err)

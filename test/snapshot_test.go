@@ -69,20 +69,7 @@ func nsWrite(ctx context.Context, fsys ns.FS, p, data string) error {
 
 // nsRead reads the file p of fsys.
 func nsRead(ctx context.Context, fsys ns.FS, p string) (string, error) {
-	root, err := fsys.Attach(ctx, snapUser, "")
-	if err != nil {
-		return "", err
-	}
-	defer root.Clunk()
-	f, err := ns.WalkPath(ctx, root, p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		return "", err
-	}
-	b, err := ns.ReadAll(ctx, f)
+	b, err := readAs(ctx, fsys, snapUser, p)
 	return string(b), err
 }
 
@@ -323,7 +310,7 @@ func TestPause9P(t *testing.T) {
 	if err := nsWrite(ctx, sys.NS, "/tmp/f", "before"); err != nil {
 		t.Fatal(err)
 	}
-	sock := compServe(t, sys.NS)
+	sock := serveFS(t, sys.NS)
 	open := func() *compRaw {
 		r := compDialRaw(t, sock)
 		r.rpc(&plan9.Fcall{Type: plan9.Twalk, Tag: 1, Fid: 0, Newfid: 1, Wname: []string{"tmp", "f"}}, plan9.Rwalk)

@@ -2,13 +2,11 @@ package test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"9fans.net/go/plan9"
 
-	ninep "loom/9p"
 	"loom/components/ramfs"
 	"loom/ns"
 )
@@ -27,19 +25,7 @@ func serveRamfs(t *testing.T, greeting string) string {
 	f.Write(ctx, []byte(greeting), 0)
 	f.Clunk()
 	root.Clunk()
-	sock := filepath.Join(t.TempDir(), "other.sock")
-	l, err := ninep.Listen("unix!" + sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ninep.NewServer(r).Serve(ctx, l)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return "unix!" + sock
+	return "unix!" + serveFS(t, r)
 }
 
 // TestSrvRegister: a 9P server outside the system joins it by a client
@@ -47,7 +33,7 @@ func serveRamfs(t *testing.T, greeting string) string {
 // /srv/NAME and reads its files.
 func TestSrvRegister(t *testing.T) {
 	d, sock := serveDefault(t)
-	_, fsys := mount9fans(t, sock)
+	_, fsys := compMount(t, sock, "glenda")
 	addr := serveRamfs(t, "hello from outside\n")
 
 	f, err := fsys.Create("/srv/x", plan9.OWRITE, 0o644)
@@ -100,7 +86,7 @@ func TestSrvRegister(t *testing.T) {
 // client sees as local and the shell mounts.
 func TestSrvPost(t *testing.T) {
 	d, sock := serveDefault(t)
-	_, fsys := mount9fans(t, sock)
+	_, fsys := compMount(t, sock, "glenda")
 	shell(t, d, "mkdir -p /tmp/web; echo '<h1>hi</h1>' > /tmp/web/index.html; post web /tmp/web")
 	if got := readAll9(t, fsys, "/srv/web"); got != "local\n" {
 		t.Errorf("read /srv/web = %q; want local", got)

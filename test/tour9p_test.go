@@ -501,15 +501,26 @@ func (c tourP9) add(p, data string) error {
 	return err
 }
 
-func (c tourP9) get(p string) (string, error) {
+// open walks to p and opens it with mode; the file is closed again if
+// the open fails.
+func (c tourP9) open(p string, mode p9.OpenFlags) (p9.File, error) {
 	f, err := c.walk(p)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := f.Open(mode); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (c tourP9) get(p string) (string, error) {
+	f, err := c.open(p, p9.ReadOnly)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	if _, _, err := f.Open(p9.ReadOnly); err != nil {
-		return "", err
-	}
 	return tourReadP9(f)
 }
 
@@ -530,14 +541,11 @@ func tourReadP9(f p9.File) (string, error) {
 }
 
 func (c tourP9) ls(p string) ([]string, error) {
-	f, err := c.walk(p)
+	f, err := c.open(p, p9.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if _, _, err := f.Open(p9.ReadOnly); err != nil {
-		return nil, err
-	}
 	var names []string
 	for off := uint64(0); ; {
 		ds, err := f.Readdir(off, 8192)
@@ -559,14 +567,11 @@ func (c tourP9) ls(p string) ([]string, error) {
 }
 
 func (c tourP9) ctl(p, script string) (string, error) {
-	f, err := c.walk(p)
+	f, err := c.open(p, p9.ReadWrite)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	if _, _, err := f.Open(p9.ReadWrite); err != nil {
-		return "", err
-	}
 	if _, err := f.WriteAt([]byte(script), 0); err != nil {
 		return "", err
 	}

@@ -25,12 +25,8 @@ import (
 // server and a host process.
 func webSystem(t *testing.T) (*Systems, *System) {
 	t.Helper()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	s, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	s := mustNew(t, reg, "web")
 	for _, p := range []string{"/www/", "/lib/", "/secret/", "/secret/key", "/tmp/a", "/tmp/d/", "/tmp/d/f"} {
 		if err := put(s.NS, p, "was "+p); err != nil {
 			t.Fatalf("put %s: %v", p, err)
@@ -317,8 +313,7 @@ func TestCloneFails(t *testing.T) {
 // same namespace text over servers of its own.
 func TestCloneDefault(t *testing.T) {
 	ctx := context.Background()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
+	reg := newSystems(t)
 	d, err := kinds.NewDefault("glenda")
 	if err != nil {
 		t.Fatal(err)
@@ -464,14 +459,8 @@ func firstLines(t *testing.T, s *System, n int) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f, err := walk(ctx, s.Def.Env.Proc, "glenda", strconv.Itoa(pid)+"/stdout")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := mustOpen(t, ctx, s.Def.Env.Proc, strconv.Itoa(pid)+"/stdout", ns.OREAD)
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		t.Fatal(err)
-	}
 	var out []byte
 	buf := make([]byte, 512)
 	for strings.Count(string(out), "\n") < n {
@@ -491,10 +480,7 @@ func firstLines(t *testing.T, s *System, n int) string {
 func TestRestartDefs(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	web, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	web := mustNew(t, reg, "web")
 	ctx := context.Background()
 	if err := web.Def.Env.Vars.Set("X", "one"); err != nil {
 		t.Fatal(err)
@@ -559,12 +545,8 @@ func TestRestartDefs(t *testing.T) {
 // w2's namespace as built.
 func viewSystem(t *testing.T) (*Systems, *System) {
 	t.Helper()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	web, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	web := mustNew(t, reg, "web")
 	for _, p := range []string{"/tmp/d/", "/tmp/d/f", "/n/", "/secret"} {
 		if err := put(web.NS, p, "hi"); err != nil {
 			t.Fatalf("put %s: %v", p, err)

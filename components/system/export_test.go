@@ -21,16 +21,9 @@ func command(t *testing.T, reg *Systems, cur string, args ...string) (string, er
 }
 
 func TestExportImport(t *testing.T) {
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	a, err := reg.New("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := reg.New("b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	a := mustNew(t, reg, "a")
+	b := mustNew(t, reg, "b")
 	for _, p := range []string{"/tmp/hello", "/n/", "/m/"} {
 		sys := a
 		if p != "/tmp/hello" {
@@ -96,8 +89,7 @@ func TestExportImport(t *testing.T) {
 }
 
 func TestExportRefused(t *testing.T) {
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
+	reg := newSystems(t)
 	if _, err := reg.New("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +117,7 @@ func TestExportRefused(t *testing.T) {
 // TestImportSandboxed: a system whose sandbox grants no host network
 // imports nothing, though the server is there; its original does.
 func TestImportSandboxed(t *testing.T) {
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
+	reg := newSystems(t)
 	if _, err := reg.New("a"); err != nil {
 		t.Fatal(err)
 	}

@@ -24,17 +24,54 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// newSystems makes a registry of glenda's, closed when the test ends.
+func newSystems(t *testing.T) *Systems {
+	t.Helper()
+	reg := New(User("glenda"))
+	t.Cleanup(func() { reg.Close() })
+	return reg
+}
+
+// needHost skips the test unless every one of paths is on the host: the
+// sandbox tests run real programs behind FUSE. what names them for the
+// message.
+func needHost(t *testing.T, what string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("this test needs %s: %v", what, err)
+		}
+	}
+}
+
+// skipRefused skips the test if err is the kernel refusing a sandbox:
+// not every host lets loom make one.
+func skipRefused(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), "sandbox:") {
+		t.Skipf("the kernel refuses the sandbox: %v", err)
+	}
+}
+
+// boxedSystem makes the system name in reg and applies the policy p to
+// it.
+func boxedSystem(t *testing.T, ctx context.Context, reg *Systems, name string, p Policy) *System {
+	t.Helper()
+	sys := mustNew(t, reg, name)
+	if err := sys.apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
+
 // readAll reads the file p of fsys to its end.
 func readAll(fsys ns.FS, p string) (string, error) {
 	ctx := context.Background()
-	f, err := walk(ctx, fsys, "glenda", p)
+	f, err := openFile(ctx, fsys, p, ns.OREAD)
 	if err != nil {
 		return "", err
 	}
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		return "", err
-	}
 	var b strings.Builder
 	buf := make([]byte, 8192)
 	for off := int64(0); ; {
@@ -75,17 +112,9 @@ func TestRestricts(t *testing.T) {
 // namespaces of the kernel's, sees the clone's namespace (its log) and
 // the host's programs, and nothing else of the host.
 func TestCloneSandboxIsolates(t *testing.T) {
-	for _, p := range []string{"/bin/dash", "/usr/bin/cat", "/usr/bin/ls", "/home", "/dev/fuse"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("this test needs Debian's amd64 programs, a host /home and FUSE: %v", err)
-		}
-	}
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	src, err := reg.New("src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	needHost(t, "Debian's amd64 programs, a host /home and FUSE", "/bin/dash", "/usr/bin/cat", "/usr/bin/ls", "/home", "/dev/fuse")
+	reg := newSystems(t)
+	src := mustNew(t, reg, "src")
 	w, err := src.Def.Env.Log.Writer("x")
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +132,7 @@ func TestCloneSandboxIsolates(t *testing.T) {
 	reg.DefineSandbox(rules(t, "jail", []string{"/log", "/tmp", "/usr", "/bin", "/lib", "/lib64"}, []string{"/usr"}, []string{"null"}, "none",
 		map[string]int64{"processes": 16}))
 	if err := reg.Clone(context.Background(), "src", "jailed", "jail"); err != nil {
-		if strings.Contains(err.Error(), "sandbox:") {
-			t.Skipf("the kernel refuses the sandbox: %v", err)
-		}
+		skipRefused(t, err)
 		t.Fatal(err)
 	}
 	jailed, err := reg.Get("jailed")
@@ -151,28 +178,15 @@ func TestCloneSandboxIsolates(t *testing.T) {
 // system: they share one box (pid namespace, /proc), pausing the system
 // freezes it, and stopping the system leaves no process and no cgroup.
 func TestSandboxedSystemShares(t *testing.T) {
-	for _, p := range []string{"/bin/dash", "/usr/bin/sleep", "/dev/fuse"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
-		}
-	}
+	needHost(t, "Debian's amd64 programs and FUSE", "/bin/dash", "/usr/bin/sleep", "/dev/fuse")
 	ctx := context.Background()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	sys, err := reg.New("boxed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.apply(ctx, rules(t, "jail", []string{"/log", "/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "loopback", nil)); err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	sys := boxedSystem(t, ctx, reg, "boxed", rules(t, "jail", []string{"/log", "/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "loopback", nil))
 	env := []string{"PATH=/bin"}
 	pr := sys.Def.Env.Proc
 	first, err := pr.Start(ctx, []string{"sleep", "60"}, proc.StartOptions{Env: env})
 	if err != nil {
-		if strings.Contains(err.Error(), "sandbox:") {
-			t.Skipf("the kernel refuses the sandbox: %v", err)
-		}
+		skipRefused(t, err)
 		t.Fatal(err)
 	}
 	second, err := pr.Start(ctx, []string{"dash", "-c", "for d in /proc/[0-9]*; do cat $d/comm; done"}, proc.StartOptions{Env: env})
@@ -199,11 +213,7 @@ func TestSandboxedSystemShares(t *testing.T) {
 			hostPid = in.HostPid
 		}
 	}
-	nsOf := func(pid int) string {
-		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
-		return l
-	}
-	if a, b := nsOf(hostPid), nsOf(box.Pid()); a == "" || a != b {
+	if a, b := pidNS(hostPid), pidNS(box.Pid()); a == "" || a != b {
 		t.Errorf("pid namespace of sleep (host pid %d) = %q, of the box's init %q; want one", hostPid, a, b)
 	}
 
@@ -243,37 +253,21 @@ func TestSandboxedSystemShares(t *testing.T) {
 // does: on its files, with their status, killed when ctx ends; and
 // refuses to for a system that is not sandboxed.
 func TestRun(t *testing.T) {
-	for _, p := range []string{"/bin/dash", "/usr/bin/sleep", "/dev/fuse"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
-		}
-	}
+	needHost(t, "Debian's amd64 programs and FUSE", "/bin/dash", "/usr/bin/sleep", "/dev/fuse")
 	ctx := context.Background()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	plain, err := reg.New("plain")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	plain := mustNew(t, reg, "plain")
 	if plain.Sandboxed() || plain.Run(ctx, []string{"true"}, nil, nil, io.Discard, io.Discard) == nil {
 		t.Errorf("an unrestricted system runs programs in a sandbox; want it refused")
 	}
-	sys, err := reg.New("boxed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sys.apply(ctx, rules(t, "jail", []string{"/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "none", nil)); err != nil {
-		t.Fatal(err)
-	}
+	sys := boxedSystem(t, ctx, reg, "boxed", rules(t, "jail", []string{"/tmp", "/usr", "/bin", "/lib", "/lib64"}, nil, nil, "none", nil))
 	if !sys.Sandboxed() {
 		t.Fatal("Sandboxed() = false in a jail")
 	}
 	env := []string{"PATH=/bin"}
 	var out, errOut strings.Builder
-	err = sys.Run(ctx, []string{"dash", "-c", "read x; echo got $x; ls /; cat /etc/passwd"}, env, strings.NewReader("hello\n"), &out, &errOut)
-	if err != nil && strings.Contains(err.Error(), "sandbox:") {
-		t.Skipf("the kernel refuses the sandbox: %v", err)
-	}
+	err := sys.Run(ctx, []string{"dash", "-c", "read x; echo got $x; ls /; cat /etc/passwd"}, env, strings.NewReader("hello\n"), &out, &errOut)
+	skipRefused(t, err)
 	if err == nil || err.Error() != "exit 1" {
 		t.Errorf("Run(cat /etc/passwd) = %v; want exit 1", err)
 	}
@@ -299,9 +293,7 @@ func execSession(t *testing.T, nsp ns.FS, dir string) (ns.File, string) {
 	}
 	if _, err := ctl.Open(ctx, ns.ORDWR); err != nil {
 		ctl.Clunk()
-		if strings.Contains(err.Error(), "sandbox:") {
-			t.Skipf("the kernel refuses the sandbox: %v", err)
-		}
+		skipRefused(t, err)
 		t.Fatalf("open %s/clone: %v", dir, err)
 	}
 	buf := make([]byte, 16)
@@ -326,18 +318,10 @@ func pidNS(pid int) string {
 // through their data files and die by their ctl; the original's, outside
 // any sandbox, run in loom's own pid namespace.
 func TestExecSandboxed(t *testing.T) {
-	for _, p := range []string{"/usr/bin/cat", "/dev/fuse"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("this test needs Debian's amd64 programs and FUSE: %v", err)
-		}
-	}
+	needHost(t, "Debian's amd64 programs and FUSE", "/usr/bin/cat", "/dev/fuse")
 	ctx := context.Background()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	src, err := reg.New("src")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	src := mustNew(t, reg, "src")
 	if err := src.Def.Env.Vars.Set("PATH", "/bin"); err != nil {
 		t.Fatal(err)
 	}

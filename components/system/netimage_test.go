@@ -33,10 +33,7 @@ func TestImageOver9P(t *testing.T) {
 
 	regB := New(User("glenda"))
 	defer regB.Close()
-	b, err := regB.New("b")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := mustNew(t, regB, "b")
 	for _, p := range []string{"/n/", "/n/a/"} {
 		if err := put(b.NS, p, ""); err != nil {
 			t.Fatal(err)

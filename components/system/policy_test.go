@@ -138,12 +138,8 @@ func TestFromRules(t *testing.T) {
 // sys makes a system with files to hide and to protect.
 func sys(t *testing.T) *System {
 	t.Helper()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
-	s, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newSystems(t)
+	s := mustNew(t, reg, "web")
 	for _, p := range []string{"/lib/", "/lib/html/", "/lib/html/index", "/secret/", "/secret/key", "/tmp/a", "/tmp/d/", "/tmp/d/f"} {
 		if err := put(s.NS, p, "was "+p); err != nil {
 			t.Fatalf("put %s: %v", p, err)
@@ -182,16 +178,37 @@ func put(nsp ns.FS, p, data string) error {
 	return err
 }
 
+// openFile walks to the file p of nsp as glenda and opens it with mode;
+// the File is clunked again if the open fails.
+func openFile(ctx context.Context, nsp ns.FS, p string, mode uint8) (ns.File, error) {
+	f, err := walk(ctx, nsp, "glenda", p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Open(ctx, mode); err != nil {
+		f.Clunk()
+		return nil, err
+	}
+	return f, nil
+}
+
+// mustOpen is openFile that fails the test on an error.
+func mustOpen(t *testing.T, ctx context.Context, nsp ns.FS, p string, mode uint8) ns.File {
+	t.Helper()
+	f, err := openFile(ctx, nsp, p, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func cat(nsp ns.FS, p string) (string, error) {
 	ctx := context.Background()
-	f, err := walk(ctx, nsp, "glenda", p)
+	f, err := openFile(ctx, nsp, p, ns.OREAD)
 	if err != nil {
 		return "", err
 	}
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OREAD); err != nil {
-		return "", err
-	}
 	buf := make([]byte, 8192)
 	n, err := f.Read(ctx, buf, 0)
 	if err != nil {
@@ -418,8 +435,7 @@ func truncate(nsp ns.FS, p string, n int64) error {
 // TestWriteLimitClone: a clone starts with what its original has written,
 // so that cloning does not refill a budget, and the two count apart after.
 func TestWriteLimitClone(t *testing.T) {
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
+	reg := newSystems(t)
 	if _, err := reg.New("a"); err != nil {
 		t.Fatal(err)
 	}

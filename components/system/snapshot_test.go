@@ -44,14 +44,11 @@ func snapFile(t *testing.T, sn *Snapshot, comp, p string) string {
 // needed.
 func overwrite(nsp ns.FS, p, data string) error {
 	ctx := context.Background()
-	f, err := walk(ctx, nsp, "glenda", p)
+	f, err := openFile(ctx, nsp, p, ns.OWRITE)
 	if err != nil {
 		return err
 	}
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.OWRITE); err != nil {
-		return err
-	}
 	_, err = f.Write(ctx, []byte(data), 0)
 	return err
 }
@@ -63,10 +60,7 @@ func overwrite(nsp ns.FS, p, data string) error {
 func TestSnapshotConcurrentWriters(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	sys, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := mustNew(t, reg, "web")
 	const writers, steps = 8, 400
 	// Many files in / make its clone take a while, so that writers
 	// waiting for it pile up and rush on when it ends, while the
@@ -141,14 +135,8 @@ func TestRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A File open across the snapshot and the rollback.
-	f, err := walk(ctx, sys.NS, "glenda", "/tmp/a")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := mustOpen(t, ctx, sys.NS, "/tmp/a", ns.ORDWR)
 	defer f.Clunk()
-	if _, err := f.Open(ctx, ns.ORDWR); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.Write(ctx, []byte("through an open file"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -240,10 +228,7 @@ func TestRollback(t *testing.T) {
 func TestRollbackConcurrentReaders(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	sys, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := mustNew(t, reg, "web")
 	ctx := context.Background()
 	const states, readers = 40, 4
 	for k := 1; k <= states; k++ {
@@ -343,10 +328,7 @@ func TestRollbackConcurrentReaders(t *testing.T) {
 func TestPause(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	sys, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := mustNew(t, reg, "web")
 	ctx := context.Background()
 	if err := put(sys.NS, "/tmp/f", "before"); err != nil {
 		t.Fatal(err)
@@ -382,14 +364,8 @@ func TestPause(t *testing.T) {
 	if _, err := sys.Snapshot(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	nf, err := walk(ctx, sys.NS, "glenda", "/n/f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	nf := mustOpen(t, ctx, sys.NS, "/n/f", ns.OREAD)
 	defer nf.Clunk()
-	if _, err := nf.Open(ctx, ns.OREAD); err != nil {
-		t.Fatal(err)
-	}
 	out := &bytes.Buffer{}
 	if err := reg.Command(ctx, out, "other", []string{"pause", "web"}); err != nil {
 		t.Fatalf("pause = %v", err)
@@ -514,6 +490,16 @@ func TestSaveLoad(t *testing.T) {
 	}
 }
 
+// mustNew makes the system name in reg, failing the test if it cannot.
+func mustNew(t *testing.T, reg *Systems, name string) *System {
+	t.Helper()
+	s, err := reg.New(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func mustGet(t *testing.T, reg *Systems, name string) *System {
 	t.Helper()
 	s, err := reg.Get(name)
@@ -586,10 +572,7 @@ func TestImageBad(t *testing.T) {
 func TestSnapshotsFS(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	sys, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := mustNew(t, reg, "web")
 	ctx := context.Background()
 	out := &bytes.Buffer{}
 	for _, c := range [][]string{{"snapshot"}, {"snapshot", "as", "named"}, {"snapshot", "web", "as", "other"}} {
@@ -727,10 +710,7 @@ func TestImageRoundTrip(t *testing.T) {
 func TestGated(t *testing.T) {
 	reg := New(User("glenda"))
 	defer reg.Close()
-	sys, err := reg.New("web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sys := mustNew(t, reg, "web")
 	fsys := sys.Gated(ramfs.New())
 	ctx := context.Background()
 	if err := sys.Pause(); err != nil {

@@ -74,8 +74,7 @@ func (l *lineScript) run(ctx context.Context, system, file string, src []byte, o
 
 func newTestTree(t *testing.T) (*Systems, *Tree, *lineScript) {
 	t.Helper()
-	reg := New(User("glenda"))
-	t.Cleanup(func() { reg.Close() })
+	reg := newSystems(t)
 	for _, n := range []string{"loom", "web"} {
 		if _, err := reg.New(n); err != nil {
 			t.Fatal(err)
